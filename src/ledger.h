@@ -267,12 +267,23 @@ const struct ledger_config *ledger_get_config(const ledger *l);
  * Expiry releases as void does; status expired.
  *
  * Linked chains: a command with LEDGER_FLAG_LINKED is chained to the next one; the chain
- * ends at the first command without the flag. Only transfers and hold creations may be
- * linked. If any command of a chain fails, every applied effect of the chain is undone,
- * the failing command keeps its code, and every other command of the chain gets
- * linked_failed; each remembers that result under its id. A chain still open at the end of
- * the batch fails as a whole with linked_chain_open. A replayed id inside a chain counts as
- * success when its first result was ok.
+ * ends at (and includes) the first command without the flag. Only transfers and hold
+ * creations may be members: any other command that carries the flag or ends a chain fails
+ * with invalid_field LINKED (and so fails the chain). If any member fails, every applied
+ * effect of the chain is undone, the failing member keeps its code, and every other member
+ * gets linked_failed; new ids remember that result. A chain still open at the end of the
+ * batch fails as a whole: every member gets linked_chain_open (remembered for new ids).
+ * A replayed id inside a chain counts as success when its first result was ok, and fails
+ * the chain otherwise; ids used before (replays, conflicts, expired) never have their
+ * remembered first result changed by a later chain.
+ *
+ * Arithmetic in the checks is exact (no wrap-around): "day_out + amount > per_day" is
+ * compared as mathematical integers, so with no limit (JZ_NO_LIMIT = INT64_MAX) a counter
+ * sum beyond INT64_MAX is daily/annual_limit_exceeded. `overflow` applies to balances: a
+ * treasury or issuance balance that would leave the int64 range.
+ *
+ * capacity_exceeded (idempotency table or hold table full, wallets or institutions full) is
+ * never remembered, so the same id can be retried once room is made.
  */
 void ledger_apply_batch(ledger *l, int64_t timestamp, const struct ledger_cmd *cmds, uint32_t n,
                         struct ledger_result *results);
