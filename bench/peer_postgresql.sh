@@ -92,6 +92,7 @@ fi
 
 TMP=""
 STARTED=0
+CHILD=""
 
 # Runs a command as the server's user, from inside the temp dir.
 as_pg() {
@@ -109,6 +110,7 @@ as_pg() {
 cleanup() {
   local rc=$?
   set +e
+  [[ -n $CHILD ]] && kill "$CHILD" 2>/dev/null
   if ((STARTED)) && [[ -n $TMP && -d $TMP/data ]]; then
     as_pg "$PGBIN/pg_ctl" -D "$TMP/data" -m immediate -w -t 30 stop >/dev/null 2>&1
     if [[ -f $TMP/data/postmaster.pid ]]; then
@@ -121,6 +123,7 @@ cleanup() {
     echo "postgresql: --- last lines of the server log ---" >&2
     tail -n 20 "$TMP/server.log" >&2
   fi
+  [[ -n $CHILD ]] && wait "$CHILD" 2>/dev/null
   [[ -n $TMP && -d $TMP ]] && rm -rf -- "$TMP"
   exit "$rc"
 }
@@ -247,10 +250,17 @@ if [[ $(id -u) -eq 0 ]]; then chown "$PG_OS_USER:" "$TMP/transfer.pgbench"; fi
 
 # ------------------------------------------------------------------ run
 say "pgbench: $CLIENTS clients, $THREADS threads, $PER_CLIENT transfers each ($TRANSFERS total)"
+# In the background, so that a TERM or INT to this script runs the trap at
+# once (bash defers traps until a foreground child exits); stopping the server
+# in cleanup then ends pgbench too.
 as_pg "$PGBIN/pgbench" -n -M prepared -h "$TMP" -p "$PORT" -U bench \
   -c "$CLIENTS" -j "$THREADS" -t "$PER_CLIENT" -D nwallets="$WALLETS" \
-  -f "$TMP/transfer.pgbench" postgres >"$TMP/pgbench.out" 2>&1 ||
-  { cat "$TMP/pgbench.out" >&2; die "pgbench failed"; }
+  -f "$TMP/transfer.pgbench" postgres >"$TMP/pgbench.out" 2>&1 &
+CHILD=$!
+rc=0
+wait "$CHILD" || rc=$?
+CHILD=""
+((rc == 0)) || { cat "$TMP/pgbench.out" >&2; die "pgbench failed (exit $rc)"; }
 cat "$TMP/pgbench.out" >&2
 
 TPS=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time).*/\1/p' "$TMP/pgbench.out")
