@@ -2,7 +2,9 @@
  * test_main.c: the runner behind tests/test.h. Tests run in registration order (file by
  * file), each with its own temporary directory. Closing line: "N passed, N failed".
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "test.h"
 
 #include <ftw.h>

@@ -1,0 +1,188 @@
+/*
+ * command.c: encoding and decoding of ledger commands for the journal (see command.h).
+ */
+#include "command.h"
+
+#define HEADER_BYTES 8
+
+bool command_valid_lengths(const struct ledger_cmd *c)
+{
+    return c->ref_len <= JZ_REF_MAX && c->memo_len <= JZ_MEMO_MAX && c->name_len <= JZ_NAME_MAX;
+}
+
+static size_t encode_transfer(const struct ledger_cmd *c, uint8_t *out)
+{
+    size_t n = HEADER_BYTES;
+    out[6] = c->kind;
+    out[7] = c->ref_len;
+    memcpy(out + n, c->id.b, 16);
+    memcpy(out + n + 16, c->debit.b, 16);
+    memcpy(out + n + 32, c->credit.b, 16);
+    put_u64(out + n + 48, (uint64_t)c->amount);
+    n += 56;
+    if (c->op == LEDGER_OP_HOLD_CREATE) {
+        put_u64(out + n, (uint64_t)c->timeout_ms);
+        n += 8;
+    }
+    if (c->ref_len > 0 || c->memo_len > 0) {
+        size_t ref_len = c->ref_len;
+        size_t memo_len = c->memo_len;
+        out[n++] = (uint8_t)memo_len;
+        memcpy(out + n, c->ref, ref_len);
+        n += ref_len;
+        memcpy(out + n, c->memo, memo_len);
+        n += memo_len;
+    }
+    return n;
+}
+
+size_t command_encode(const struct ledger_cmd *c, uint8_t *out)
+{
+    /* Lengths beyond the arrays cannot be journalled faithfully: command_valid_lengths
+     * keeps them out of the executor. */
+    ASSERT(command_valid_lengths(c));
+    size_t n = HEADER_BYTES;
+    out[0] = c->op;
+    out[1] = c->flags;
+    put_u16(out + 4, c->actor);
+    out[6] = 0;
+    out[7] = 0;
+    switch (c->op) {
+    case LEDGER_OP_TRANSFER:
+    case LEDGER_OP_HOLD_CREATE:
+        n = encode_transfer(c, out);
+        break;
+    case LEDGER_OP_GENESIS:
+    case LEDGER_OP_INSTITUTION_CREATE: {
+        size_t name_len = c->name_len;
+        out[6] = c->kind;
+        out[7] = (uint8_t)name_len;
+        memcpy(out + n, c->inst.s, 16);
+        memcpy(out + n + 16, c->debit.b, 16);
+        memcpy(out + n + 32, c->name, name_len);
+        n += 32 + name_len;
+        break;
+    }
+    case LEDGER_OP_WALLET_OPEN:
+        out[6] = c->kind;
+        out[7] = c->tier;
+        memcpy(out + n, c->id.b, 16);
+        memcpy(out + n + 16, c->credit.b, 16);
+        out[n + 32] = c->form;
+        out[n + 33] = 0;
+        put_u16(out + n + 34, c->mcc);
+        put_u32(out + n + 36, 0);
+        n += 40;
+        break;
+    case LEDGER_OP_WALLET_UPDATE:
+    case LEDGER_OP_WALLET_CLOSE:
+        out[6] = c->tier;
+        out[7] = c->status;
+        memcpy(out + n, c->id.b, 16);
+        n += 16;
+        break;
+    default: /* HOLD_CAPTURE, HOLD_VOID and anything unknown keep id and amount */
+        memcpy(out + n, c->id.b, 16);
+        put_u64(out + n + 16, (uint64_t)c->amount);
+        n += 24;
+        break;
+    }
+    ASSERT(n <= COMMAND_BYTES_MAX);
+    put_u16(out + 2, (uint16_t)n);
+    return n;
+}
+
+static size_t decode_transfer(const uint8_t *in, size_t size, struct ledger_cmd *c)
+{
+    size_t fixed = HEADER_BYTES + 56 + (c->op == LEDGER_OP_HOLD_CREATE ? 8 : 0);
+    if (size < fixed) {
+        return 0;
+    }
+    c->kind = in[6];
+    memcpy(c->id.b, in + 8, 16);
+    memcpy(c->debit.b, in + 24, 16);
+    memcpy(c->credit.b, in + 40, 16);
+    c->amount = (int64_t)get_u64(in + 56);
+    if (c->op == LEDGER_OP_HOLD_CREATE) {
+        c->timeout_ms = (int64_t)get_u64(in + 64);
+    }
+    if (size == fixed) {
+        return in[7] == 0 ? size : 0;
+    }
+    size_t ref_len = in[7];
+    size_t memo_len = in[fixed];
+    if (ref_len > JZ_REF_MAX || memo_len > JZ_MEMO_MAX || size != fixed + 1 + ref_len + memo_len) {
+        return 0;
+    }
+    c->ref_len = (uint8_t)ref_len;
+    c->memo_len = (uint8_t)memo_len;
+    memcpy(c->ref, in + fixed + 1, ref_len);
+    memcpy(c->memo, in + fixed + 1 + ref_len, memo_len);
+    return size;
+}
+
+static size_t decode_body(const uint8_t *in, size_t size, struct ledger_cmd *c)
+{
+    switch (c->op) {
+    case LEDGER_OP_TRANSFER:
+    case LEDGER_OP_HOLD_CREATE:
+        return decode_transfer(in, size, c);
+    case LEDGER_OP_GENESIS:
+    case LEDGER_OP_INSTITUTION_CREATE:
+        if (in[7] > JZ_NAME_MAX || size != HEADER_BYTES + 32u + in[7]) {
+            return 0;
+        }
+        c->kind = in[6];
+        c->name_len = in[7];
+        memcpy(c->inst.s, in + 8, 16);
+        memcpy(c->debit.b, in + 24, 16);
+        memcpy(c->name, in + 40, c->name_len);
+        return size;
+    case LEDGER_OP_WALLET_OPEN:
+        if (size != HEADER_BYTES + 40) {
+            return 0;
+        }
+        c->kind = in[6];
+        c->tier = in[7];
+        memcpy(c->id.b, in + 8, 16);
+        memcpy(c->credit.b, in + 24, 16);
+        c->form = in[40];
+        c->mcc = get_u16(in + 42);
+        return size;
+    case LEDGER_OP_WALLET_UPDATE:
+    case LEDGER_OP_WALLET_CLOSE:
+        if (size != HEADER_BYTES + 16) {
+            return 0;
+        }
+        c->tier = in[6];
+        c->status = in[7];
+        memcpy(c->id.b, in + 8, 16);
+        return size;
+    case LEDGER_OP_HOLD_CAPTURE:
+    case LEDGER_OP_HOLD_VOID:
+        if (size != HEADER_BYTES + 24) {
+            return 0;
+        }
+        memcpy(c->id.b, in + 8, 16);
+        c->amount = (int64_t)get_u64(in + 24);
+        return size;
+    default:
+        return 0;
+    }
+}
+
+size_t command_decode(const uint8_t *in, size_t len, struct ledger_cmd *c)
+{
+    if (len < HEADER_BYTES) {
+        return 0;
+    }
+    size_t size = get_u16(in + 2);
+    if (size < HEADER_BYTES || size > len || size > COMMAND_BYTES_MAX) {
+        return 0;
+    }
+    memset(c, 0, sizeof *c);
+    c->op = in[0];
+    c->flags = in[1];
+    c->actor = get_u16(in + 4);
+    return decode_body(in, size, c);
+}

@@ -1,0 +1,72 @@
+/*
+ * command.h: the journal's encoding of ledger commands.
+ *
+ * A batch record's payload is a sequence of groups, one per executor request:
+ *   group = count u32 | count encoded commands
+ * Groups keep request boundaries, so a linked chain left open at the end of one request
+ * never joins the next on replay. Each command starts with an 8-byte header
+ *   op u8 | flags u8 | size u16 (bytes of the whole command) | actor u16 | a u8 | b u8
+ * followed by a body that depends on op (all integers little-endian):
+ *   TRANSFER        a=kind b=ref_len | id 16 | debit 16 | credit 16 | amount i64
+ *                   [| memo_len u8 | ref | memo ]   (present when ref_len or memo_len > 0)
+ *   HOLD_CREATE     as TRANSFER, then timeout_ms i64 before the optional part
+ *   GENESIS, INSTITUTION_CREATE  a=kind b=name_len | inst 16 | treasury 16 | name
+ *   WALLET_OPEN     a=kind b=tier | id 16 | parent 16 | form u8 | 0 u8 | mcc u16 | 0 u32
+ *   WALLET_UPDATE, WALLET_CLOSE  a=tier b=status | id 16
+ *   HOLD_CAPTURE, HOLD_VOID      | id 16 | amount i64
+ * A plain transfer is 64 bytes. Decoding checks every size and refuses what does not fit.
+ */
+#ifndef JZ_COMMAND_H
+#define JZ_COMMAND_H
+
+#include "ledger.h"
+
+/* Largest encoding of one command. */
+#define COMMAND_BYTES_MAX (8 + 16 * 3 + 8 + 8 + 1 + JZ_REF_MAX + JZ_MEMO_MAX)
+
+/* True when the string lengths of c fit its arrays (a precondition of command_encode). */
+bool command_valid_lengths(const struct ledger_cmd *c);
+
+/* Encodes c into out (at least COMMAND_BYTES_MAX bytes); returns the bytes written. */
+size_t command_encode(const struct ledger_cmd *c, uint8_t *out);
+
+/* Decodes one command from in[0..len); returns the bytes consumed, or 0 when the bytes are
+ * not a well-formed command. *c is fully written (zeroed first) on success. */
+size_t command_decode(const uint8_t *in, size_t len, struct ledger_cmd *c);
+
+/* Little-endian helpers shared by the storage modules. */
+static inline void put_u16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+static inline void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) {
+        p[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+static inline void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) {
+        p[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+static inline uint16_t get_u16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+static inline uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) {
+        v = v << 8 | p[i];
+    }
+    return v;
+}
+
+#endif
