@@ -7,7 +7,9 @@
 
 CC       ?= cc
 BUILD    ?= build
-OPT      ?= -O2
+# The release build keeps ASSERT (always on) but skips the full invariant scan after every
+# batch (NDEBUG); the test builds run it.
+OPT      ?= -O2 -DNDEBUG
 PKGS     := openssl sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -21,7 +23,7 @@ CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/*.c tests/unit/*.c tests/crash/*.c tests/fault/*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test asan bench run clean deps
+.PHONY: all test asan test-run bench run clean deps
 all: $(BUILD)/jiaozi
 
 $(BUILD)/%.o: %.c
@@ -39,11 +41,14 @@ $(BUILD)/jz_tests: $(TEST_OBJ) $(BUILD)/libjzcore.a
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 # TEST_ARGS passes options to the runner, e.g. make test TEST_ARGS="--kills 500".
-test: $(BUILD)/jz_tests $(BUILD)/jiaozi
-	JZ_BIN=$(abspath $(BUILD)/jiaozi) $(BUILD)/jz_tests $(TEST_ARGS)
+test:
+	$(MAKE) BUILD=build/test OPT=-O2 test-run
 
 asan:
-	$(MAKE) BUILD=build/asan OPT="-O1 $(SAN)" test
+	$(MAKE) BUILD=build/asan OPT="-O1 $(SAN)" test-run
+
+test-run: $(BUILD)/jz_tests $(BUILD)/jiaozi
+	JZ_BIN=$(abspath $(BUILD)/jiaozi) $(BUILD)/jz_tests $(TEST_ARGS)
 
 bench: $(BUILD)/jiaozi
 	bash bench/run.sh

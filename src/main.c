@@ -1,0 +1,44 @@
+/*
+ * main.c: the `jiaozi` command line. Thin: it parses the subcommand and hands over.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const char usage[] =
+    "jiaozi: digital-wallet and mobile-payment platform\n"
+    "usage: jiaozi COMMAND [options]   (jiaozi COMMAND --help for each)\n"
+    "  init --data DIR            create a node's data directory\n"
+    "  audit verify DIR           verify a journal's hash chain and signed checkpoints\n"
+    "  snapshot --data DIR        write a snapshot of a stopped node\n"
+    "  bench ledger [...]         durable transfers/s of executor + journal\n"
+    "  demo [--data DIR]          a small city pilot on the ledger, with a summary\n";
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv[1];
+    int sub_argc = argc - 2;
+    char **sub_argv = argv + 2;
+    if (strcmp(cmd, "init") == 0) {
+        return cli_init(sub_argc, sub_argv);
+    }
+    if (strcmp(cmd, "audit") == 0) {
+        return cli_audit(sub_argc, sub_argv);
+    }
+    if (strcmp(cmd, "snapshot") == 0) {
+        return cli_snapshot(sub_argc, sub_argv);
+    }
+    if (strcmp(cmd, "bench") == 0) {
+        return cli_bench(sub_argc, sub_argv);
+    }
+    if (strcmp(cmd, "demo") == 0) {
+        return cli_demo(sub_argc, sub_argv);
+    }
+    fprintf(stderr, "jiaozi: unknown command \"%s\"\n%s", cmd, usage);
+    return 2;
+}
