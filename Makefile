@@ -14,7 +14,7 @@ PKGS     := openssl sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 -Werror
-CFLAGS   += -std=c17 -D_GNU_SOURCE $(OPT) -g $(WARN) -MMD -MP -iquote src -Iinclude $(PKG_CFLAGS)
+CFLAGS   += -std=c17 -D_GNU_SOURCE $(OPT) -g $(WARN) -MMD -MP -iquote src -iquote tests -Iinclude $(PKG_CFLAGS)
 LDLIBS   += $(PKG_LIBS) -lpthread -lm
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
@@ -41,20 +41,26 @@ $(BUILD)/jz_tests: $(TEST_OBJ) $(BUILD)/libjzcore.a
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 # TEST_ARGS passes options to the runner, e.g. make test TEST_ARGS="--kills 500".
-test:
+test: deps
 	$(MAKE) BUILD=build/test OPT=-O2 test-run
 
-asan:
+asan: deps
 	$(MAKE) BUILD=build/asan OPT="-O1 $(SAN)" test-run
 
 test-run: $(BUILD)/jz_tests $(BUILD)/jiaozi
 	JZ_BIN=$(abspath $(BUILD)/jiaozi) $(BUILD)/jz_tests $(TEST_ARGS)
 
-bench: $(BUILD)/jiaozi
+bench:
+	bash scripts/deps.sh --bench
+	$(MAKE) $(BUILD)/jiaozi
 	bash bench/run.sh
 
-run: $(BUILD)/jiaozi
+run: deps
+	$(MAKE) $(BUILD)/jiaozi
 	$(BUILD)/jiaozi demo
+
+deps:
+	bash scripts/deps.sh
 
 clean:
 	rm -rf build

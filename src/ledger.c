@@ -1353,6 +1353,19 @@ int ledger_hold_get(const ledger *l, const jz_id *id, struct ledger_hold_view *o
     return 0;
 }
 
+int ledger_transfer_result(const ledger *l, const jz_id *id, struct ledger_result *out)
+{
+    bool found;
+    uint32_t s = table_find(&l->xfer_index, id, jz_id_hash(id), l->xfers, sizeof *l->xfers,
+                            &found);
+    if (!found) {
+        return -1;
+    }
+    const struct xfer *x = &l->xfers[slot_index(&l->xfer_index, s)];
+    *out = result_make(x->code, x->field, x->timestamp);
+    return 0;
+}
+
 int ledger_institution_index(const ledger *l, const char *inst_id)
 {
     return institution_find(l, inst_id);

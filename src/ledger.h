@@ -317,6 +317,9 @@ struct ledger_institution_view {
 int ledger_wallet_get(const ledger *l, const jz_id *id, int64_t now, struct ledger_wallet_view *out);
 int ledger_hold_get(const ledger *l, const jz_id *id, struct ledger_hold_view *out);
 int ledger_institution_get(const ledger *l, const char *inst_id, struct ledger_institution_view *out);
+/* The remembered first result of a transfer or hold id (replayed = 0). 0, or -1 when the
+ * id is unknown. */
+int ledger_transfer_result(const ledger *l, const jz_id *id, struct ledger_result *out);
 /* Index of an institution for ledger_cmd.actor, or -1. */
 int ledger_institution_index(const ledger *l, const char *inst_id);
 
