@@ -1274,6 +1274,42 @@ static uint32_t apply_chain(ledger *l, const struct ledger_cmd *cmds, uint32_t f
     return last + 1;
 }
 
+/* Prefetching. A transfer touches four cache lines nobody has touched lately (two wallet
+ * index slots, two wallets) and one idempotency slot; in a large ledger each is a miss to
+ * memory. Looking PREFETCH_FAR commands ahead we fetch the index slots, and PREFETCH_NEAR
+ * commands ahead (when the slots have arrived) the wallets they point to, so the misses
+ * overlap instead of queueing one after another. Purely a hint: no state changes. */
+#define PREFETCH_FAR 16
+#define PREFETCH_NEAR 8
+
+static inline void prefetch_slots(const ledger *l, const struct ledger_cmd *c)
+{
+    if (c->op != LEDGER_OP_TRANSFER && c->op != LEDGER_OP_HOLD_CREATE) {
+        return;
+    }
+    __builtin_prefetch(&l->wallet_index.slots[jz_id_hash(&c->debit) & l->wallet_index.mask]);
+    __builtin_prefetch(&l->wallet_index.slots[jz_id_hash(&c->credit) & l->wallet_index.mask]);
+    __builtin_prefetch(&l->xfer_index.slots[jz_id_hash(&c->id) & l->xfer_index.mask]);
+}
+
+static inline void prefetch_wallet(const ledger *l, const jz_id *id)
+{
+    uint64_t hash = jz_id_hash(id);
+    uint64_t s = l->wallet_index.slots[hash & l->wallet_index.mask];
+    if (s != 0 && (s & 0xffffffff00000000ULL) == (hash & 0xffffffff00000000ULL)) {
+        __builtin_prefetch(&l->wallets[(uint32_t)(s & 0xffffffffu) - 1]);
+    }
+}
+
+static inline void prefetch_wallets(const ledger *l, const struct ledger_cmd *c)
+{
+    if (c->op != LEDGER_OP_TRANSFER && c->op != LEDGER_OP_HOLD_CREATE) {
+        return;
+    }
+    prefetch_wallet(l, &c->debit);
+    prefetch_wallet(l, &c->credit);
+}
+
 void ledger_apply_batch(ledger *l, int64_t timestamp, const struct ledger_cmd *cmds, uint32_t n,
                         struct ledger_result *results)
 {
@@ -1281,8 +1317,17 @@ void ledger_apply_batch(ledger *l, int64_t timestamp, const struct ledger_cmd *c
     ASSERT(timestamp >= l->last_timestamp);
     l->last_timestamp = timestamp;
     expire_holds(l, timestamp);
+    for (uint32_t k = 0; k < PREFETCH_FAR && k < n; k++) {
+        prefetch_slots(l, &cmds[k]);
+    }
     uint32_t i = 0;
     while (i < n) {
+        if (i + PREFETCH_FAR < n) {
+            prefetch_slots(l, &cmds[i + PREFETCH_FAR]);
+        }
+        if (i + PREFETCH_NEAR < n) {
+            prefetch_wallets(l, &cmds[i + PREFETCH_NEAR]);
+        }
         if (cmds[i].flags & LEDGER_FLAG_LINKED) {
             i = apply_chain(l, cmds, i, n, results, timestamp);
             continue;
