@@ -11,7 +11,7 @@
  *   record = header (96 bytes) + payload (size bytes), records back to back
  *   header: magic u32 "JZJ1" | crc32c u32 over bytes [8, 96+size) | size u32 | type u16 |
  *           version u16 (1) | seq u64 | timestamp_ms i64 | count u32 | reserved u32 (0) |
- *           prev_hash [32] | reserved [16] (0)
+ *           prev_hash [32] | reserved [24] (0)
  *   hash(record) = SM3(bytes [8, 96+size) of the record); record n's prev_hash is
  *   hash(record n-1), zeros for seq 1.
  *   type 1 = batch (payload: `count` encoded commands, opaque to this module)

@@ -1007,7 +1007,7 @@ static struct ledger_result apply_institution_create(ledger *l, const struct led
         if (strlen(inst->name) != c->name_len || memcmp(inst->name, c->name, c->name_len) != 0) {
             return result_make(JZ_ID_CONFLICT, LEDGER_FIELD_NAME, ts);
         }
-        struct ledger_result r = result_make(JZ_OK, 0, ts);
+        struct ledger_result r = result_make(JZ_OK, 0, l->wallets[inst->treasury].created_at);
         r.replayed = 1;
         return r;
     }
@@ -1063,7 +1063,7 @@ static struct ledger_result apply_wallet_open(ledger *l, const struct ledger_cmd
         if (field != LEDGER_FIELD_NONE) {
             return result_make(JZ_ID_CONFLICT, field, ts);
         }
-        struct ledger_result r = result_make(JZ_OK, 0, ts);
+        struct ledger_result r = result_make(JZ_OK, 0, l->wallets[existing].created_at);
         r.replayed = 1;
         return r;
     }
