@@ -42,8 +42,9 @@ struct xfer {
     uint8_t code;
     uint8_t field;
     uint8_t kind; /* transfer kind; 0 for a hold */
-    uint8_t flags;
+    uint8_t flags; /* LEDGER_FLAG_LINKED | XFER_IS_HOLD */
 };
+#define XFER_IS_HOLD 0x80u
 _Static_assert(sizeof(struct xfer) == 64, "idempotency entry is 64 bytes");
 
 struct hold {
@@ -567,7 +568,7 @@ static struct xfer xfer_content(const struct ledger_cmd *c, bool is_hold)
                 c->memo_len;
     x.timeout_ms = is_hold ? (uint32_t)jz_mix64((uint64_t)c->timeout_ms) : 0;
     x.kind = is_hold ? 0 : c->kind;
-    x.flags = c->flags & LEDGER_FLAG_LINKED;
+    x.flags = (uint8_t)((c->flags & LEDGER_FLAG_LINKED) | (is_hold ? XFER_IS_HOLD : 0));
     return x;
 }
 
@@ -583,8 +584,8 @@ static int xfer_diff(const struct xfer *a, const struct xfer *b)
     if (a->amount != b->amount) {
         return LEDGER_FIELD_AMOUNT;
     }
-    if (a->kind != b->kind) {
-        return LEDGER_FIELD_KIND;
+    if (a->kind != b->kind || (a->flags & XFER_IS_HOLD) != (b->flags & XFER_IS_HOLD)) {
+        return LEDGER_FIELD_KIND; /* a hold and a transfer differ in kind, whatever the byte */
     }
     if (a->ref_fp != b->ref_fp) {
         return LEDGER_FIELD_REF;
@@ -592,7 +593,7 @@ static int xfer_diff(const struct xfer *a, const struct xfer *b)
     if (a->memo_fp != b->memo_fp) {
         return LEDGER_FIELD_MEMO;
     }
-    if (a->flags != b->flags) {
+    if ((a->flags & LEDGER_FLAG_LINKED) != (b->flags & LEDGER_FLAG_LINKED)) {
         return LEDGER_FIELD_LINKED;
     }
     if (a->timeout_ms != b->timeout_ms) {
