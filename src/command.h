@@ -2,9 +2,11 @@
  * command.h: the journal's encoding of ledger commands.
  *
  * A batch record's payload is a sequence of groups, one per executor request:
- *   group = count u32 | count encoded commands
+ *   group = count u32 | count encoded commands | count results (code u8, field u8)
  * Groups keep request boundaries, so a linked chain left open at the end of one request
- * never joins the next on replay. Each command starts with an 8-byte header
+ * never joins the next on replay. The results make the journal self-describing (the
+ * history projector and an auditor read outcomes without re-running the ledger) and let
+ * recovery check that replay reproduces them exactly. Each command starts with an 8-byte header
  *   op u8 | flags u8 | size u16 (bytes of the whole command) | actor u16 | a u8 | b u8
  * followed by a body that depends on op (all integers little-endian):
  *   TRANSFER        a=kind b=ref_len | id 16 | debit 16 | credit 16 | amount i64

@@ -15,8 +15,10 @@
 
 #define EXECUTOR_BUFFERS 4
 #define GROUP_HEADER_BYTES 4
+#define RESULT_BYTES 2
 /* Worst case payload: every command its own request, each at its largest encoding. */
-#define BUFFER_BYTES ((size_t)JZ_BATCH_MAX * (COMMAND_BYTES_MAX + GROUP_HEADER_BYTES))
+#define BUFFER_BYTES \
+    ((size_t)JZ_BATCH_MAX * (COMMAND_BYTES_MAX + GROUP_HEADER_BYTES + RESULT_BYTES))
 
 struct buffer {
     uint8_t *payload;
@@ -211,6 +213,10 @@ static void apply_buffer(executor *e, struct buffer *b)
         b->size += GROUP_HEADER_BYTES;
         for (uint32_t k = 0; k < r->count; k++) {
             b->size += command_encode(&r->cmds[k], b->payload + b->size);
+        }
+        for (uint32_t k = 0; k < r->count; k++) {
+            b->payload[b->size++] = (uint8_t)r->results[k].code;
+            b->payload[b->size++] = r->results[k].field;
         }
         b->count += r->count;
     }
@@ -566,10 +572,24 @@ int executor_replay_record(ledger *l, const struct journal_record *rec, struct l
             }
             off += used;
         }
-        if (rec->timestamp_ms < ledger_last_timestamp(l)) {
+        if (rec->timestamp_ms < ledger_last_timestamp(l) ||
+            rec->size - off < (size_t)count * RESULT_BYTES) {
             return -1;
         }
         ledger_apply_batch(l, rec->timestamp_ms, cmds, count, results);
+        /* The journalled results must come out again: anything else means the ledger is not
+         * deterministic (or was changed since), and recovery must stop, not diverge. */
+        for (uint32_t k = 0; k < count; k++) {
+            const uint8_t *jr = rec->payload + off + (size_t)k * RESULT_BYTES;
+            if (jr[0] != results[k].code || jr[1] != results[k].field) {
+                fprintf(stderr, "jiaozi: replay of record %llu diverged at command %u: "
+                                "journal says %s, ledger says %s\n",
+                        (unsigned long long)rec->seq, seen + k, jz_result_name(jr[0]),
+                        jz_result_name(results[k].code));
+                return -1;
+            }
+        }
+        off += (size_t)count * RESULT_BYTES;
         seen += count;
     }
     return seen == rec->count ? 0 : -1;
