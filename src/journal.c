@@ -1264,3 +1264,169 @@ free_sm3:
     crypto_sm3_free(s.sm3);
     return rc;
 }
+
+/* ---- tailing reader ---- */
+
+struct journal_reader {
+    char jdir[PATH_BYTES];
+    char path[PATH_BYTES];
+    int fd;
+    uint64_t off;      /* offset of the next record in the open segment */
+    uint64_t next_seq; /* seq of the next record to return */
+    uint8_t *buf;
+    size_t buf_cap;
+};
+
+static int reader_open_segment(journal_reader *r, uint64_t first_seq, char *err, size_t err_len)
+{
+    if (r->fd >= 0) {
+        close(r->fd);
+        r->fd = -1;
+    }
+    if (seg_path(r->path, r->jdir, first_seq) != 0) {
+        set_err(err, err_len, "%s: path too long", r->jdir);
+        return -1;
+    }
+    r->fd = open(r->path, O_RDONLY | O_CLOEXEC);
+    if (r->fd < 0) {
+        set_err(err, err_len, "%s: %s", r->path, strerror(errno));
+        return -1;
+    }
+    r->off = 0;
+    return 0;
+}
+
+/* Reads the record at r->off into r->buf; returns 1 with *v filled, 0 at the end of the
+ * segment's records, -1 on damage. */
+static int reader_read_at(journal_reader *r, struct rec_view *v, char *err, size_t err_len)
+{
+    size_t got = 0;
+    const char *why = "";
+    if (io_pread_full(&io_posix, r->fd, r->buf, HDR, (off_t)r->off, &got) != 0) {
+        set_err(err, err_len, "%s: %s", r->path, strerror(errno));
+        return -1;
+    }
+    if (got < 4 || get32(r->buf + H_MAGIC) == 0) {
+        return 0;
+    }
+    uint32_t size = got == HDR ? get32(r->buf + H_SIZE) : 0;
+    if (got < HDR || size > JZ_JOURNAL_RECORD_MAX) {
+        set_err(err, err_len, "%s: offset %" PRIu64 ": bad header", r->path, r->off);
+        return -1;
+    }
+    if (HDR + (size_t)size > r->buf_cap) {
+        uint8_t *nb = realloc(r->buf, HDR + (size_t)size);
+        if (nb == NULL) {
+            set_err(err, err_len, "journal reader: out of memory");
+            return -1;
+        }
+        r->buf = nb;
+        r->buf_cap = HDR + (size_t)size;
+    }
+    if (io_pread_full(&io_posix, r->fd, r->buf + HDR, size, (off_t)(r->off + HDR), &got) != 0 ||
+        got != size || rec_parse(r->buf, HDR + (size_t)size, v, &why) != REC_OK) {
+        set_err(err, err_len, "%s: offset %" PRIu64 ": %s", r->path, r->off,
+                why[0] ? why : "short read");
+        return -1;
+    }
+    return 1;
+}
+
+int journal_reader_open(const char *dir, uint64_t from_seq, journal_reader **out, char *err,
+                        size_t err_len)
+{
+    journal_reader *r = calloc(1, sizeof *r);
+    uint64_t *segs = NULL;
+    size_t n = 0;
+    if (r == NULL || from_seq == 0 || path_join(r->jdir, dir, "journal") != 0) {
+        set_err(err, err_len, "journal reader: bad arguments");
+        free(r);
+        return -1;
+    }
+    r->fd = -1;
+    r->buf_cap = HDR + (1u << 20);
+    r->buf = malloc(r->buf_cap);
+    if (r->buf == NULL || segments_list(r->jdir, &segs, &n, err, err_len) != 0 || n == 0) {
+        if (n == 0 && r->buf != NULL) {
+            set_err(err, err_len, "%s: no journal segments", r->jdir);
+        }
+        free(segs);
+        journal_reader_close(r);
+        return -1;
+    }
+    size_t k = 0;
+    while (k + 1 < n && segs[k + 1] <= from_seq) {
+        k++;
+    }
+    r->next_seq = segs[k];
+    free(segs);
+    if (reader_open_segment(r, r->next_seq, err, err_len) != 0) {
+        journal_reader_close(r);
+        return -1;
+    }
+    /* Skip forward to from_seq by headers and sizes (those records are not returned). */
+    struct journal_record rec;
+    while (r->next_seq < from_seq) {
+        int rc = journal_reader_next(r, from_seq - 1, &rec, err, err_len);
+        if (rc <= 0) {
+            if (rc == 0) {
+                set_err(err, err_len, "%s: journal ends before seq %" PRIu64, r->jdir, from_seq);
+            }
+            journal_reader_close(r);
+            return -1;
+        }
+    }
+    *out = r;
+    return 0;
+}
+
+int journal_reader_next(journal_reader *r, uint64_t durable_seq, struct journal_record *rec,
+                        char *err, size_t err_len)
+{
+    if (r->next_seq > durable_seq) {
+        return 0;
+    }
+    struct rec_view v;
+    int rc = reader_read_at(r, &v, err, err_len);
+    if (rc == 0) {
+        /* End of this segment's records: the record must start the next segment. */
+        if (reader_open_segment(r, r->next_seq, err, err_len) != 0) {
+            return -1;
+        }
+        rc = reader_read_at(r, &v, err, err_len);
+        if (rc == 0) {
+            set_err(err, err_len, "%s: record %" PRIu64 " missing", r->path, r->next_seq);
+            return -1;
+        }
+    }
+    if (rc < 0) {
+        return -1;
+    }
+    if (v.seq != r->next_seq) {
+        set_err(err, err_len, "%s: offset %" PRIu64 ": seq %" PRIu64 " where %" PRIu64
+                " was expected", r->path, r->off, v.seq, r->next_seq);
+        return -1;
+    }
+    r->off += HDR + v.size;
+    r->next_seq++;
+    *rec = (struct journal_record){.type = v.type, .seq = v.seq, .timestamp_ms = v.timestamp_ms,
+                                   .count = v.count, .payload = v.payload, .size = v.size};
+    return 1;
+}
+
+void journal_reader_close(journal_reader *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    if (r->fd >= 0) {
+        close(r->fd);
+    }
+    free(r->buf);
+    free(r);
+}
+
+uint64_t journal_reader_position(const journal_reader *r)
+{
+    return r->next_seq;
+}

@@ -119,4 +119,21 @@ struct journal_verify_report {
 int journal_verify(const char *dir, const crypto_sm2_key *pub,
                    struct journal_verify_report *report, char *err, size_t err_len);
 
+/* A read-only reader that follows a live journal (the history projector's input). It reads
+ * only records the caller knows to be durable, so it never meets a record in flight.
+ * Records are CRC- and sequence-checked; the hash chain is the audit's business. */
+typedef struct journal_reader journal_reader;
+/* Positions at from_seq (>= 1): whole segments before it are skipped, records before it in
+ * its segment are stepped over. */
+int journal_reader_open(const char *dir, uint64_t from_seq, journal_reader **out, char *err,
+                        size_t err_len);
+/* Returns 1 and the next record (of any type) if its seq <= durable_seq, 0 when there is no
+ * such record yet, -1 on damage (err names file and offset). rec->payload stays valid until
+ * the next call. */
+int journal_reader_next(journal_reader *r, uint64_t durable_seq, struct journal_record *rec,
+                        char *err, size_t err_len);
+/* The seq the next call will return. */
+uint64_t journal_reader_position(const journal_reader *r);
+void journal_reader_close(journal_reader *r);
+
 #endif
