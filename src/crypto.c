@@ -716,3 +716,54 @@ done:
     ERR_clear_error(); /* a rejected signature leaves decode or verify errors queued */
     return rc;
 }
+
+/* ---- Sealing: SM4-CTR, then HMAC-SM3 over what was encrypted (encrypt-then-MAC) ---- */
+
+static int seal_tag(const uint8_t *mac_key, const void *aad, size_t aad_len, const uint8_t *iv,
+                    const uint8_t *ct, size_t len, uint8_t tag[CRYPTO_SM3_BYTES])
+{
+    /* Tag input: aad length (8 bytes LE) | aad | iv | ciphertext: unambiguous. */
+    size_t total = 8 + aad_len + 16 + len;
+    uint8_t *buf = malloc(total);
+    if (buf == NULL) {
+        return -1;
+    }
+    for (int i = 0; i < 8; i++) {
+        buf[i] = (uint8_t)((uint64_t)aad_len >> (8 * i));
+    }
+    if (aad_len > 0) {
+        memcpy(buf + 8, aad, aad_len);
+    }
+    memcpy(buf + 8 + aad_len, iv, 16);
+    memcpy(buf + 8 + aad_len + 16, ct, len);
+    int rc = crypto_hmac_sm3(mac_key, CRYPTO_SEAL_KEY_BYTES - CRYPTO_SM4_KEY_BYTES, buf, total, tag);
+    crypto_wipe(buf, total);
+    free(buf);
+    return rc;
+}
+
+int crypto_seal(const uint8_t key[CRYPTO_SEAL_KEY_BYTES], const void *aad, size_t aad_len,
+                const void *in, size_t len, uint8_t *out)
+{
+    uint8_t *iv = out;
+    uint8_t *ct = out + 16;
+    if (crypto_random(iv, 16) != 0 || crypto_sm4_ctr(key, iv, in, len, ct) != 0) {
+        return -1;
+    }
+    return seal_tag(key + CRYPTO_SM4_KEY_BYTES, aad, aad_len, iv, ct, len, ct + len);
+}
+
+int crypto_unseal(const uint8_t key[CRYPTO_SEAL_KEY_BYTES], const void *aad, size_t aad_len,
+                  const uint8_t *in, size_t in_len, void *out)
+{
+    uint8_t tag[CRYPTO_SM3_BYTES];
+    if (in_len < CRYPTO_SEAL_OVERHEAD) {
+        return -1;
+    }
+    size_t len = in_len - CRYPTO_SEAL_OVERHEAD;
+    if (seal_tag(key + CRYPTO_SM4_KEY_BYTES, aad, aad_len, in, in + 16, len, tag) != 0 ||
+        crypto_memcmp(tag, in + 16 + len, sizeof tag) != 0) {
+        return -1;
+    }
+    return crypto_sm4_ctr(key, in, in + 16, len, out);
+}

@@ -79,4 +79,18 @@ int crypto_sm2_sign(const crypto_sm2_key *key, const void *msg, size_t len,
 int crypto_sm2_verify(const crypto_sm2_key *key, const void *msg, size_t len,
                       const uint8_t *sig, size_t sig_len);
 
+/* Sealing (the vaults' and credentials' at-rest protection, DESIGN.md §5): SM4-CTR under the
+ * first 16 bytes of key with a random IV, then HMAC-SM3 under the other 32 over
+ * len(aad) | aad | iv | ciphertext (encrypt-then-MAC). out receives iv (16) | ciphertext (len)
+ * | tag (32): len + CRYPTO_SEAL_OVERHEAD bytes. aad binds the sealed value to its context
+ * (e.g. the key id) without being stored in it. */
+#define CRYPTO_SEAL_KEY_BYTES 48
+#define CRYPTO_SEAL_OVERHEAD 48
+int crypto_seal(const uint8_t key[CRYPTO_SEAL_KEY_BYTES], const void *aad, size_t aad_len,
+                const void *in, size_t len, uint8_t *out);
+/* Checks the tag first and decrypts only if it holds: out receives in_len - OVERHEAD bytes.
+ * -1 for a wrong key, wrong aad or any changed byte. */
+int crypto_unseal(const uint8_t key[CRYPTO_SEAL_KEY_BYTES], const void *aad, size_t aad_len,
+                  const uint8_t *in, size_t in_len, void *out);
+
 #endif

@@ -574,3 +574,27 @@ TEST(crc32c_hardware_matches_portable)
     }
     CHECK_EQ_INT(mismatches, 0);
 }
+
+TEST(seal_round_trip_and_tamper)
+{
+    uint8_t key[CRYPTO_SEAL_KEY_BYTES];
+    uint8_t other[CRYPTO_SEAL_KEY_BYTES];
+    uint8_t secret[32];
+    uint8_t sealed[32 + CRYPTO_SEAL_OVERHEAD];
+    uint8_t back[32];
+    REQUIRE(crypto_random(key, sizeof key) == 0);
+    REQUIRE(crypto_random(other, sizeof other) == 0);
+    REQUIRE(crypto_random(secret, sizeof secret) == 0);
+    REQUIRE(crypto_seal(key, "kid", 3, secret, sizeof secret, sealed) == 0);
+    CHECK(memcmp(sealed + 16, secret, sizeof secret) != 0); /* not in clear */
+    REQUIRE(crypto_unseal(key, "kid", 3, sealed, sizeof sealed, back) == 0);
+    CHECK_EQ_MEM(back, secret, sizeof secret);
+    CHECK(crypto_unseal(other, "kid", 3, sealed, sizeof sealed, back) != 0);
+    CHECK(crypto_unseal(key, "kie", 3, sealed, sizeof sealed, back) != 0);
+    for (size_t i = 0; i < sizeof sealed; i++) {
+        sealed[i] ^= 0x01;
+        CHECK(crypto_unseal(key, "kid", 3, sealed, sizeof sealed, back) != 0);
+        sealed[i] ^= 0x01;
+    }
+    CHECK(crypto_unseal(key, "kid", 3, sealed, CRYPTO_SEAL_OVERHEAD - 1, back) != 0);
+}
