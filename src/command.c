@@ -59,8 +59,11 @@ size_t command_encode(const struct ledger_cmd *c, uint8_t *out)
         out[7] = (uint8_t)name_len;
         memcpy(out + n, c->inst.s, 16);
         memcpy(out + n + 16, c->debit.b, 16);
-        memcpy(out + n + 32, c->name, name_len);
-        n += 32 + name_len;
+        memcpy(out + n + 32, c->key_id.b, 16);
+        memcpy(out + n + 48, c->sealed, LEDGER_SEALED_BYTES);
+        n += 48 + LEDGER_SEALED_BYTES;
+        memcpy(out + n, c->name, name_len);
+        n += name_len;
         break;
     }
     case LEDGER_OP_WALLET_OPEN:
@@ -129,14 +132,16 @@ static size_t decode_body(const uint8_t *in, size_t size, struct ledger_cmd *c)
         return decode_transfer(in, size, c);
     case LEDGER_OP_GENESIS:
     case LEDGER_OP_INSTITUTION_CREATE:
-        if (in[7] > JZ_NAME_MAX || size != HEADER_BYTES + 32u + in[7]) {
+        if (in[7] > JZ_NAME_MAX || size != HEADER_BYTES + 48u + LEDGER_SEALED_BYTES + in[7]) {
             return 0;
         }
         c->kind = in[6];
         c->name_len = in[7];
         memcpy(c->inst.s, in + 8, 16);
         memcpy(c->debit.b, in + 24, 16);
-        memcpy(c->name, in + 40, c->name_len);
+        memcpy(c->key_id.b, in + 40, 16);
+        memcpy(c->sealed, in + 56, LEDGER_SEALED_BYTES);
+        memcpy(c->name, in + 56 + LEDGER_SEALED_BYTES, c->name_len);
         return size;
     case LEDGER_OP_WALLET_OPEN:
         if (size != HEADER_BYTES + 40) {

@@ -12,7 +12,8 @@
  *   TRANSFER        a=kind b=ref_len | id 16 | debit 16 | credit 16 | amount i64
  *                   [| memo_len u8 | ref | memo ]   (present when ref_len or memo_len > 0)
  *   HOLD_CREATE     as TRANSFER, then timeout_ms i64 before the optional part
- *   GENESIS, INSTITUTION_CREATE  a=kind b=name_len | inst 16 | treasury 16 | name
+ *   GENESIS, INSTITUTION_CREATE  a=kind b=name_len | inst 16 | treasury 16 | key_id 16 |
+ *                   sealed secret 80 | name
  *   WALLET_OPEN     a=kind b=tier | id 16 | parent 16 | form u8 | 0 u8 | mcc u16 | 0 u32
  *   WALLET_UPDATE, WALLET_CLOSE  a=tier b=status | id 16
  *   HOLD_CAPTURE, HOLD_VOID      | id 16 | amount i64

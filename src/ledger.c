@@ -57,7 +57,7 @@ struct hold {
     uint32_t credit; /* wallet index */
     int32_t day;     /* counters charged on this day / year (when counted) */
     int16_t year;
-    uint8_t status; /* 0 = undone by a failed chain (not findable) */
+    uint8_t status;
     uint8_t counted;
 };
 _Static_assert(sizeof(struct hold) == 64, "hold record is 64 bytes");
@@ -68,6 +68,8 @@ struct institution {
     uint8_t kind;
     uint8_t pad[5];
     uint32_t treasury; /* wallet index */
+    jz_id key_id;
+    uint8_t sealed[LEDGER_SEALED_BYTES];
 };
 
 struct heap_entry {
@@ -101,6 +103,7 @@ struct ledger {
     struct xfer *xfers;
     struct hold *holds;
     struct heap_entry *heap;
+    uint32_t *heap_pos; /* per hold index: its position in heap (valid while pending) */
     struct institution *insts;
     struct table wallet_index;
     struct table xfer_index;
@@ -285,12 +288,13 @@ ledger *ledger_new(const struct ledger_config *cfg)
     l->xfers = calloc(cfg->transfers_max, sizeof *l->xfers);
     l->holds = calloc(cfg->holds_max, sizeof *l->holds);
     l->heap = calloc(cfg->holds_max, sizeof *l->heap);
+    l->heap_pos = calloc(cfg->holds_max, sizeof *l->heap_pos);
     l->insts = calloc(cfg->institutions_max, sizeof *l->insts);
     /* A chain touches at most two wallets and one hold per member. */
     l->undo_max = 3 * JZ_BATCH_MAX;
     l->undo = calloc(l->undo_max, sizeof *l->undo);
     l->chain_entries = calloc(JZ_BATCH_MAX, sizeof *l->chain_entries);
-    if (!l->chain_entries || !l->wallets || !l->xfers || !l->holds || !l->heap || !l->insts || !l->undo ||
+    if (!l->chain_entries || !l->wallets || !l->xfers || !l->holds || !l->heap || !l->heap_pos || !l->insts || !l->undo ||
         table_init(&l->wallet_index, cfg->wallets_max) != 0 ||
         table_init(&l->xfer_index, cfg->transfers_max) != 0 ||
         table_init(&l->hold_index, cfg->holds_max) != 0) {
@@ -309,6 +313,7 @@ void ledger_free(ledger *l)
     free(l->xfers);
     free(l->holds);
     free(l->heap);
+    free(l->heap_pos);
     free(l->insts);
     free(l->undo);
     free(l->chain_entries);
@@ -343,34 +348,36 @@ int64_t ledger_last_timestamp(const ledger *l)
     return l->last_timestamp;
 }
 
-/* ---- Expiry heap: pending holds by (deadline, index) ---- */
+/* ---- Expiry heap: pending holds by (deadline, index) ----
+ * heap_pos[hold] is where a hold's entry sits, so that a hold undone by a failed chain can
+ * be taken out of the heap (and its index reused) instead of leaving a stale entry. */
 
 static bool heap_less(const struct heap_entry *a, const struct heap_entry *b)
 {
     return a->deadline < b->deadline || (a->deadline == b->deadline && a->hold < b->hold);
 }
 
-static void heap_push(ledger *l, int64_t deadline, uint32_t hold)
+static inline void heap_set(ledger *l, uint32_t i, struct heap_entry e)
 {
-    ASSERT(l->heap_count < l->cfg.holds_max);
-    uint32_t i = l->heap_count++;
-    struct heap_entry e = {.deadline = deadline, .hold = hold};
+    l->heap[i] = e;
+    l->heap_pos[e.hold] = i;
+}
+
+static void heap_sift_up(ledger *l, uint32_t i, struct heap_entry e)
+{
     while (i > 0) {
         uint32_t parent = (i - 1) / 2;
         if (!heap_less(&e, &l->heap[parent])) {
             break;
         }
-        l->heap[i] = l->heap[parent];
+        heap_set(l, i, l->heap[parent]);
         i = parent;
     }
-    l->heap[i] = e;
+    heap_set(l, i, e);
 }
 
-static void heap_pop(ledger *l)
+static void heap_sift_down(ledger *l, uint32_t i, struct heap_entry e)
 {
-    ASSERT(l->heap_count > 0);
-    struct heap_entry last = l->heap[--l->heap_count];
-    uint32_t i = 0;
     uint32_t n = l->heap_count;
     for (;;) {
         uint32_t c = 2 * i + 1;
@@ -380,15 +387,40 @@ static void heap_pop(ledger *l)
         if (c + 1 < n && heap_less(&l->heap[c + 1], &l->heap[c])) {
             c++;
         }
-        if (!heap_less(&l->heap[c], &last)) {
+        if (!heap_less(&l->heap[c], &e)) {
             break;
         }
-        l->heap[i] = l->heap[c];
+        heap_set(l, i, l->heap[c]);
         i = c;
     }
-    if (n > 0) {
-        l->heap[i] = last;
+    heap_set(l, i, e);
+}
+
+static void heap_push(ledger *l, int64_t deadline, uint32_t hold)
+{
+    ASSERT(l->heap_count < l->cfg.holds_max);
+    struct heap_entry e = {.deadline = deadline, .hold = hold};
+    heap_sift_up(l, l->heap_count++, e);
+}
+
+/* Removes the entry at position i. */
+static void heap_remove_at(ledger *l, uint32_t i)
+{
+    ASSERT(i < l->heap_count);
+    struct heap_entry last = l->heap[--l->heap_count];
+    if (i == l->heap_count) {
+        return;
     }
+    if (i > 0 && heap_less(&last, &l->heap[(i - 1) / 2])) {
+        heap_sift_up(l, i, last);
+    } else {
+        heap_sift_down(l, i, last);
+    }
+}
+
+static void heap_pop(ledger *l)
+{
+    heap_remove_at(l, 0);
 }
 
 /* ---- Undo log for linked chains ---- */
@@ -425,9 +457,13 @@ static void undo_rollback(ledger *l)
         if (u->type == UNDO_WALLET) {
             l->wallets[u->index] = u->saved;
         } else if (u->type == UNDO_HOLD) {
+            /* The chain's holds are undone newest first, so this is the last one made. */
             struct hold *h = &l->holds[u->index];
+            ASSERT(u->index == l->hold_count - 1 && h->status == LEDGER_HOLD_PENDING);
             table_remove_slot(&l->hold_index, &h->id, l->holds, sizeof *l->holds);
-            h->status = 0;
+            heap_remove_at(l, l->heap_pos[u->index]);
+            memset(h, 0, sizeof *h);
+            l->hold_count--;
         }
     }
 }
@@ -954,6 +990,8 @@ static void institution_insert(ledger *l, const struct ledger_cmd *c, uint8_t ki
     strncpy(inst->id.s, id, JZ_INSTITUTION_ID_MAX);
     memcpy(inst->name, c->name, c->name_len <= JZ_NAME_MAX ? c->name_len : JZ_NAME_MAX);
     inst->kind = kind;
+    inst->key_id = c->key_id;
+    memcpy(inst->sealed, c->sealed, sizeof inst->sealed);
     inst->treasury = wallet_insert(l, &c->debit, l->inst_count, LEDGER_WALLET_TREASURY, 1,
                                    LEDGER_FORM_SOFT, 0, 0, ts);
     l->inst_count++;
@@ -1417,10 +1455,9 @@ int ledger_institution_index(const ledger *l, const char *inst_id)
     return institution_find(l, inst_id);
 }
 
-int ledger_institution_get(const ledger *l, const char *inst_id, struct ledger_institution_view *out)
+int ledger_institution_at(const ledger *l, uint32_t i, struct ledger_institution_view *out)
 {
-    int i = institution_find(l, inst_id);
-    if (i < 0) {
+    if (i >= l->inst_count) {
         return -1;
     }
     struct ledger_institution_view v;
@@ -1429,8 +1466,16 @@ int ledger_institution_get(const ledger *l, const char *inst_id, struct ledger_i
     memcpy(v.name, l->insts[i].name, sizeof v.name);
     v.kind = l->insts[i].kind;
     v.treasury = l->wallets[l->insts[i].treasury].id;
+    v.key_id = l->insts[i].key_id;
+    memcpy(v.sealed, l->insts[i].sealed, sizeof v.sealed);
     *out = v;
     return 0;
+}
+
+int ledger_institution_get(const ledger *l, const char *inst_id, struct ledger_institution_view *out)
+{
+    int i = institution_find(l, inst_id);
+    return i < 0 ? -1 : ledger_institution_at(l, (uint32_t)i, out);
 }
 
 int ledger_balance_sum(const ledger *l, int64_t *sum)
@@ -1503,7 +1548,7 @@ struct state_header {
     uint32_t inst_count;
 };
 _Static_assert(sizeof(struct state_header) == 200, "state header is 200 bytes");
-_Static_assert(sizeof(struct institution) == 92, "institution record is 92 bytes");
+_Static_assert(sizeof(struct institution) == 188, "institution record is 188 bytes");
 
 int ledger_serialize(const ledger *l, ledger_emit_fn emit, void *ctx)
 {
@@ -1559,9 +1604,6 @@ static int rebuild_indexes(ledger *l)
     }
     for (uint32_t i = 0; i < l->hold_count; i++) {
         const struct hold *h = &l->holds[i];
-        if (h->status == 0) {
-            continue; /* undone by a failed chain: not findable */
-        }
         if (h->debit >= l->wallet_count || h->credit >= l->wallet_count) {
             return -1;
         }

@@ -107,6 +107,11 @@ enum ledger_field {
 
 /* ---- Commands ---- */
 
+/* An institution's API secret (32 bytes) sealed under the node's master key
+ * (crypto_seal: 16 IV + 32 ciphertext + 32 tag). The ledger stores and journals it but never
+ * sees the secret in clear. */
+#define LEDGER_SEALED_BYTES 80
+
 /* An institution id: 1-16 characters [a-z0-9_], NUL-padded. */
 typedef struct {
     char s[JZ_INSTITUTION_ID_MAX + 1];
@@ -134,6 +139,8 @@ struct ledger_cmd {
     int64_t amount;    /* transfer/hold; capture: 0 = all */
     int64_t timeout_ms; /* hold create */
     ledger_inst_id inst; /* institution create / genesis: the new institution's id */
+    jz_id key_id;        /* institution create / genesis: its API key id */
+    uint8_t sealed[LEDGER_SEALED_BYTES]; /* ... and its sealed API secret */
     char ref[JZ_REF_MAX];
     char memo[JZ_MEMO_MAX];
     char name[JZ_NAME_MAX];
@@ -192,7 +199,7 @@ const struct ledger_config *ledger_get_config(const ledger *l);
  * Per command (first failing check decides the code):
  *
  * GENESIS (actor ignored): only on an empty ledger, else forbidden. inst = "central";
- *   debit = the issuance wallet id. Creates institution 0 (central) and its treasury, the
+ *   debit = the issuance wallet id; key_id and sealed are central's API credentials. Creates institution 0 (central) and its treasury, the
  *   issuance account (tier 1, treasury, soft, active).
  *
  * INSTITUTION_CREATE: actor must be central (forbidden). inst id well-formed
@@ -200,7 +207,8 @@ const struct ledger_config *ledger_get_config(const ledger *l);
  *   name_len 1..JZ_NAME_MAX (invalid_field NAME). If inst exists: same treasury id and name -> ok, replayed;
  *   otherwise id_conflict (field TREASURY or NAME). Treasury id zero -> invalid_field
  *   TREASURY; a wallet with that id exists -> id_conflict TREASURY. Full -> capacity_exceeded.
- *   Creates the operator and its treasury wallet (tier 1, treasury, soft, active).
+ *   Creates the operator (with key_id and sealed as its API credentials; a replay keeps the
+ *   first ones) and its treasury wallet (tier 1, treasury, soft, active).
  *
  * WALLET_OPEN: actor must be an operator (forbidden for central). id zero -> invalid_field ID.
  *   If the id exists: same operator, kind, tier, form, parent and mcc -> ok, replayed;
@@ -310,7 +318,12 @@ struct ledger_institution_view {
     char name[JZ_NAME_MAX + 1];
     uint8_t kind;
     jz_id treasury;
+    jz_id key_id;
+    uint8_t sealed[LEDGER_SEALED_BYTES];
 };
+
+/* The institution with index i (0 <= i < ledger_institution_count), or -1. */
+int ledger_institution_at(const ledger *l, uint32_t i, struct ledger_institution_view *out);
 
 /* Each returns 0 and fills *out, or -1 when not found. day_out/year_out read as 0 when the
  * stored counter belongs to a day/year before `now` (ms). */
