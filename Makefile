@@ -10,7 +10,7 @@ BUILD    ?= build
 # The release build keeps ASSERT (always on) but skips the full invariant scan after every
 # batch (NDEBUG); the test builds run it.
 OPT      ?= -O2 -DNDEBUG
-PKGS     := openssl sqlite3
+PKGS     := openssl sqlite3 jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 -Werror

@@ -76,7 +76,8 @@ void jz_hex_encode(const uint8_t *in, size_t n, char *out);
 /* Decodes exactly 2n hex digits (either case). Returns 0 on success. */
 int jz_hex_decode(const char *s, size_t len, uint8_t *out, size_t n);
 
-/* Result codes. The number is journalled; the name is the API's `code`. */
+/* Result codes. The number is journalled; the name is the API's `code`. Codes from 28 on
+ * are the API layer's (parsing, authentication, load) and never reach the ledger. */
 #define JZ_RESULT_CODES(X)                                        \
     X(JZ_OK, 0, "ok", 200)                                        \
     X(JZ_INVALID_FIELD, 1, "invalid_field", 400)                  \
@@ -105,7 +106,20 @@ int jz_hex_decode(const char *s, size_t len, uint8_t *out, size_t n);
     X(JZ_RISK_DENIED, 24, "risk_denied", 422)                     \
     X(JZ_AMOUNT_EXCEEDS_HOLD, 25, "amount_exceeds_hold", 422)     \
     X(JZ_HOLD_NOT_FOUND, 26, "hold_not_found", 404)               \
-    X(JZ_INSTITUTION_NOT_FOUND, 27, "institution_not_found", 404)
+    X(JZ_INSTITUTION_NOT_FOUND, 27, "institution_not_found", 404)   \
+    X(JZ_INVALID_JSON, 28, "invalid_json", 400)                   \
+    X(JZ_UNKNOWN_FIELD, 29, "unknown_field", 400)                 \
+    X(JZ_BODY_TOO_LARGE, 30, "body_too_large", 400)               \
+    X(JZ_UNAUTHENTICATED, 31, "unauthenticated", 401)             \
+    X(JZ_BAD_SIGNATURE, 32, "bad_signature", 401)                 \
+    X(JZ_STALE_TIMESTAMP, 33, "stale_timestamp", 401)             \
+    X(JZ_REPLAYED_NONCE, 34, "replayed_nonce", 401)               \
+    X(JZ_RATE_LIMITED, 35, "rate_limited", 429)                   \
+    X(JZ_OVERLOADED, 36, "overloaded", 503)                       \
+    X(JZ_ROUTE_NOT_FOUND, 37, "route_not_found", 404)             \
+    X(JZ_METHOD_NOT_ALLOWED, 38, "method_not_allowed", 405)       \
+    X(JZ_UNSUPPORTED_MEDIA_TYPE, 39, "unsupported_media_type", 415) \
+    X(JZ_UNAVAILABLE, 40, "unavailable", 503)
 
 enum jz_result {
 #define JZ_X(name, num, str, http) name = num,

@@ -100,7 +100,11 @@ static void complete(struct executor_request *r, int status, uint64_t seq)
 {
     r->status = status;
     r->seq = seq;
-    sem_post(&r->done);
+    if (r->on_done) {
+        r->on_done(r, r->on_done_ctx);
+    } else {
+        sem_post(&r->done);
+    }
 }
 
 int executor_wait(struct executor_request *r)

@@ -34,6 +34,11 @@ struct executor_request {
     void *query_ctx;
     int status;   /* after completion: 0 = applied and durable, -1 = node failed */
     uint64_t seq; /* after completion: the journal record holding the commands */
+    /* Completion: when on_done is set it is called (on the journal thread: it must be quick
+     * and must not submit and wait) instead of posting `done`; executor_wait is then not
+     * used. */
+    void (*on_done)(struct executor_request *r, void *ctx);
+    void *on_done_ctx;
     sem_t done;
 };
 
