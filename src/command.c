@@ -191,3 +191,37 @@ size_t command_decode(const uint8_t *in, size_t len, struct ledger_cmd *c)
     c->actor = get_u16(in + 4);
     return decode_body(in, size, c);
 }
+
+int command_payload_walk(const uint8_t *payload, size_t size, uint32_t count,
+                         struct ledger_cmd *scratch, command_group_fn fn, void *ctx)
+{
+    size_t off = 0;
+    uint32_t seen = 0;
+    while (off < size) {
+        if (size - off < COMMAND_GROUP_HEADER_BYTES) {
+            return -1;
+        }
+        uint32_t n = get_u32(payload + off);
+        off += COMMAND_GROUP_HEADER_BYTES;
+        if (n == 0 || n > JZ_BATCH_MAX || n > count - seen) {
+            return -1;
+        }
+        for (uint32_t k = 0; k < n; k++) {
+            size_t used = command_decode(payload + off, size - off, &scratch[k]);
+            if (used == 0) {
+                return -1;
+            }
+            off += used;
+        }
+        if (size - off < (size_t)n * COMMAND_RESULT_BYTES) {
+            return -1;
+        }
+        int rc = fn(ctx, scratch, payload + off, n);
+        if (rc != 0) {
+            return rc;
+        }
+        off += (size_t)n * COMMAND_RESULT_BYTES;
+        seen += n;
+    }
+    return seen == count ? 0 : -1;
+}

@@ -2,7 +2,8 @@
  * command.h: the journal's encoding of ledger commands.
  *
  * A batch record's payload is a sequence of groups, one per executor request:
- *   group = count u32 | count encoded commands | count results (code u8, field u8)
+ *   group = count u32 | count encoded commands | count results (code u8, field u8 with
+ *           bit 7 set for an idempotent replay, which changed nothing)
  * Groups keep request boundaries, so a linked chain left open at the end of one request
  * never joins the next on replay. The results make the journal self-describing (the
  * history projector and an auditor read outcomes without re-running the ledger) and let
@@ -36,6 +37,27 @@ size_t command_encode(const struct ledger_cmd *c, uint8_t *out);
 /* Decodes one command from in[0..len); returns the bytes consumed, or 0 when the bytes are
  * not a well-formed command. *c is fully written (zeroed first) on success. */
 size_t command_decode(const uint8_t *in, size_t len, struct ledger_cmd *c);
+
+#define COMMAND_REPLAYED_BIT 0x80u
+_Static_assert(LEDGER_FIELD_COUNT < COMMAND_REPLAYED_BIT, "field numbers leave bit 7 free");
+
+/* The second journalled byte of a result: its field, and whether it was a replay. */
+static inline uint8_t command_result_byte(const struct ledger_result *r)
+{
+    return (uint8_t)(r->field | (r->replayed ? COMMAND_REPLAYED_BIT : 0));
+}
+
+#define COMMAND_GROUP_HEADER_BYTES 4
+#define COMMAND_RESULT_BYTES 2
+
+/* Walks a batch record's payload: for each group, decodes its commands into scratch (room
+ * for JZ_BATCH_MAX) and calls fn with them and their journalled results (n pairs of code,
+ * field). Returns 0, -1 when the payload is malformed or does not hold `count` commands, or
+ * the first nonzero value fn returned. */
+typedef int (*command_group_fn)(void *ctx, const struct ledger_cmd *cmds,
+                                const uint8_t *results, uint32_t n);
+int command_payload_walk(const uint8_t *payload, size_t size, uint32_t count,
+                         struct ledger_cmd *scratch, command_group_fn fn, void *ctx);
 
 /* Little-endian helpers shared by the storage modules. */
 static inline void put_u16(uint8_t *p, uint16_t v)

@@ -14,8 +14,8 @@
 #include "command.h"
 
 #define EXECUTOR_BUFFERS 4
-#define GROUP_HEADER_BYTES 4
-#define RESULT_BYTES 2
+#define GROUP_HEADER_BYTES COMMAND_GROUP_HEADER_BYTES
+#define RESULT_BYTES COMMAND_RESULT_BYTES
 /* Worst case payload: every command its own request, each at its largest encoding. */
 #define BUFFER_BYTES \
     ((size_t)JZ_BATCH_MAX * (COMMAND_BYTES_MAX + GROUP_HEADER_BYTES + RESULT_BYTES))
@@ -220,7 +220,7 @@ static void apply_buffer(executor *e, struct buffer *b)
         }
         for (uint32_t k = 0; k < r->count; k++) {
             b->payload[b->size++] = (uint8_t)r->results[k].code;
-            b->payload[b->size++] = r->results[k].field;
+            b->payload[b->size++] = command_result_byte(&r->results[k]);
         }
         b->count += r->count;
     }
@@ -363,6 +363,9 @@ static void *journal_main(void *arg)
                             "is acknowledged\n", strerror(errno));
         }
         uint64_t seq = journal_head_seq(e->journal);
+        if (rc == 0 && e->cfg.on_durable) {
+            e->cfg.on_durable(e->cfg.on_durable_ctx, seq);
+        }
         for (uint32_t i = 0; i < n; i++) {
             struct buffer *b = &e->buffers[numbers[i]];
             for (uint32_t k = 0; k < b->request_count; k++) {
@@ -555,46 +558,41 @@ void executor_get_stats(executor *e, struct executor_stats *out)
     pthread_mutex_unlock(&e->mu);
 }
 
+struct replay_ctx {
+    ledger *ledger;
+    const struct journal_record *rec;
+    struct ledger_result *results;
+    uint32_t seen;
+};
+
+static int replay_group(void *arg, const struct ledger_cmd *cmds, const uint8_t *journalled,
+                        uint32_t n)
+{
+    struct replay_ctx *rc = arg;
+    if (rc->rec->timestamp_ms < ledger_last_timestamp(rc->ledger)) {
+        return -1;
+    }
+    ledger_apply_batch(rc->ledger, rc->rec->timestamp_ms, cmds, n, rc->results);
+    /* The journalled results must come out again: anything else means the ledger is not
+     * deterministic (or was changed since), and recovery must stop, not diverge. */
+    for (uint32_t k = 0; k < n; k++) {
+        const uint8_t *jr = journalled + (size_t)k * COMMAND_RESULT_BYTES;
+        if (jr[0] != rc->results[k].code || jr[1] != command_result_byte(&rc->results[k])) {
+            fprintf(stderr, "jiaozi: replay of record %llu diverged at command %u: "
+                            "journal says %s, ledger says %s\n",
+                    (unsigned long long)rc->rec->seq, rc->seen + k, jz_result_name(jr[0]),
+                    jz_result_name(rc->results[k].code));
+            return -1;
+        }
+    }
+    rc->seen += n;
+    return 0;
+}
+
 int executor_replay_record(ledger *l, const struct journal_record *rec, struct ledger_cmd *cmds,
                            struct ledger_result *results)
 {
-    size_t off = 0;
-    uint32_t seen = 0;
-    while (off < rec->size) {
-        if (rec->size - off < GROUP_HEADER_BYTES) {
-            return -1;
-        }
-        uint32_t count = get_u32(rec->payload + off);
-        off += GROUP_HEADER_BYTES;
-        if (count == 0 || count > JZ_BATCH_MAX || seen + count > rec->count) {
-            return -1;
-        }
-        for (uint32_t k = 0; k < count; k++) {
-            size_t used = command_decode(rec->payload + off, rec->size - off, &cmds[k]);
-            if (used == 0) {
-                return -1;
-            }
-            off += used;
-        }
-        if (rec->timestamp_ms < ledger_last_timestamp(l) ||
-            rec->size - off < (size_t)count * RESULT_BYTES) {
-            return -1;
-        }
-        ledger_apply_batch(l, rec->timestamp_ms, cmds, count, results);
-        /* The journalled results must come out again: anything else means the ledger is not
-         * deterministic (or was changed since), and recovery must stop, not diverge. */
-        for (uint32_t k = 0; k < count; k++) {
-            const uint8_t *jr = rec->payload + off + (size_t)k * RESULT_BYTES;
-            if (jr[0] != results[k].code || jr[1] != results[k].field) {
-                fprintf(stderr, "jiaozi: replay of record %llu diverged at command %u: "
-                                "journal says %s, ledger says %s\n",
-                        (unsigned long long)rec->seq, seen + k, jz_result_name(jr[0]),
-                        jz_result_name(results[k].code));
-                return -1;
-            }
-        }
-        off += (size_t)count * RESULT_BYTES;
-        seen += count;
-    }
-    return seen == rec->count ? 0 : -1;
+    struct replay_ctx rc = {.ledger = l, .rec = rec, .results = results};
+    return command_payload_walk(rec->payload, rec->size, rec->count, cmds, replay_group, &rc) == 0
+               ? 0 : -1;
 }

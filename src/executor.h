@@ -56,6 +56,9 @@ struct executor_config {
     uint64_t snapshot_every;             /* batches between snapshots; 0 = never */
     executor_snapshot_fn snapshot;
     void *snapshot_ctx;
+    /* Called on the journal thread each time records up to seq are durable (quick). */
+    void (*on_durable)(void *ctx, uint64_t seq);
+    void *on_durable_ctx;
 };
 
 typedef struct executor executor;

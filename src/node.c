@@ -12,7 +12,9 @@
 
 #include "crypto.h"
 #include "journal.h"
+#include "projector.h"
 #include "snapshot.h"
+#include "store_sqlite.h"
 
 #define PATH_BYTES 4096
 
@@ -27,6 +29,8 @@ struct node {
     ledger *ledger;
     journal *journal;
     executor *executor;
+    store *store;
+    projector *projector;
     struct node_recovery recovery;
 };
 
@@ -296,8 +300,31 @@ static int node_snapshot_cb(void *ctx, const ledger *l, uint64_t seq,
     return 0;
 }
 
+static void node_on_durable(void *ctx, uint64_t seq)
+{
+    node *n = ctx;
+    projector_notify(n->projector, seq);
+}
+
+static int start_history(node *n, char *err, size_t err_len)
+{
+    char path[PATH_BYTES];
+    snprintf(path, sizeof path, "%s/history.db", n->dir);
+    if (store_open(path, &n->store, err, err_len) != 0) {
+        return -1;
+    }
+    uint64_t head = journal_head_seq(n->journal);
+    if (store_projected_seq(n->store) > head) {
+        snprintf(err, err_len, "%s is ahead of the journal: run `jiaozi reindex`", path);
+        return -1;
+    }
+    return projector_start(n->dir, n->store, head, &n->projector, err, err_len);
+}
+
 static void node_free(node *n)
 {
+    projector_stop(n->projector);
+    store_close(n->store);
     journal_close(n->journal);
     ledger_free(n->ledger);
     crypto_sm2_free(n->key);
@@ -330,10 +357,15 @@ int node_open(const struct node_options *opt, node **out, char *err, size_t err_
     if (recover(n, n->key, err, err_len) != 0) {
         goto fail;
     }
+    if (opt->history && start_history(n, err, err_len) != 0) {
+        goto fail;
+    }
     struct executor_config ecfg = {.queue_max = opt->queue_max, .now_ms = opt->now_ms,
                                    .clock_ctx = opt->clock_ctx,
                                    .snapshot_every = n->cfg.snapshot_every,
-                                   .snapshot = node_snapshot_cb, .snapshot_ctx = n};
+                                   .snapshot = node_snapshot_cb, .snapshot_ctx = n,
+                                   .on_durable = opt->history ? node_on_durable : NULL,
+                                   .on_durable_ctx = n};
     if (executor_start(n->ledger, n->journal, &ecfg, &n->executor) != 0) {
         snprintf(err, err_len, "cannot start the executor");
         goto fail;
@@ -364,6 +396,55 @@ int node_close(node *n, bool snapshot)
 executor *node_executor(node *n)
 {
     return n->executor;
+}
+
+struct store *node_store(node *n)
+{
+    return n->store;
+}
+
+struct projector *node_projector(node *n)
+{
+    return n->projector;
+}
+
+const char *node_dir(const node *n)
+{
+    return n->dir;
+}
+
+int node_reindex(const char *dir, char *err, size_t err_len)
+{
+    ledger *l = NULL;
+    uint64_t head = 0;
+    char path[PATH_BYTES];
+    char tmp[PATH_BYTES];
+    if (strlen(dir) >= DIR_BYTES || node_recover_ledger(dir, &l, &head, err, err_len) != 0) {
+        return -1;
+    }
+    ledger_free(l);
+    snprintf(path, sizeof path, "%s/history.db", dir);
+    snprintf(tmp, sizeof tmp, "%s/history.db.reindex", dir);
+    unlink(tmp);
+    store *s = NULL;
+    if (store_open(tmp, &s, err, err_len) != 0) {
+        return -1;
+    }
+    int rc = projector_catch_up(dir, s, head, err, err_len);
+    store_close(s);
+    if (rc == 0) {
+        /* The old database's WAL must not be applied to the new file. */
+        char side[PATH_BYTES + 8];
+        snprintf(side, sizeof side, "%s-wal", path);
+        unlink(side);
+        snprintf(side, sizeof side, "%s-shm", path);
+        unlink(side);
+        rc = rename(tmp, path) == 0 && io_fsync_dir(&io_posix, dir) == 0 ? 0 : -1;
+        if (rc != 0) {
+            snprintf(err, err_len, "%s: %s", path, strerror(errno));
+        }
+    }
+    return rc;
 }
 
 const struct node_config *node_get_config(const node *n)

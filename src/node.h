@@ -40,6 +40,7 @@ struct node_options {
     int64_t (*now_ms)(void *ctx);  /* NULL = wall clock */
     void *clock_ctx;
     uint32_t queue_max;            /* 0 = default */
+    bool history;                  /* keep DIR/history.db up to date (the projector) */
 };
 
 typedef struct node node;
@@ -51,6 +52,14 @@ int node_open(const struct node_options *opt, node **out, char *err, size_t err_
 int node_close(node *n, bool snapshot);
 
 executor *node_executor(node *n);
+/* The history store and its projector (NULL unless opened with history). */
+struct store *node_store(node *n);
+struct projector *node_projector(node *n);
+const char *node_dir(const node *n);
+
+/* Rebuilds DIR/history.db from the journal (the node must be stopped): the result is the
+ * same as the projector's. */
+int node_reindex(const char *dir, char *err, size_t err_len);
 const struct node_config *node_get_config(const node *n);
 /* Recovery figures of the last node_open. */
 struct node_recovery {
