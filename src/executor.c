@@ -68,6 +68,8 @@ struct executor {
     uint32_t *batch_lat_us;
     uint32_t *sync_lat_us;
     uint64_t lat_count;
+    struct executor_metrics metrics;
+    _Atomic uint64_t durable_seq;
 };
 
 static uint64_t mono_us(void)
@@ -213,6 +215,9 @@ static void apply_buffer(executor *e, struct buffer *b)
             continue;
         }
         ledger_apply_batch(e->ledger, ts, r->cmds, r->count, r->results);
+        if (r->after) {
+            r->after(e->ledger, r->after_ctx);
+        }
         put_u32(b->payload + b->size, r->count);
         b->size += GROUP_HEADER_BYTES;
         for (uint32_t k = 0; k < r->count; k++) {
@@ -306,6 +311,13 @@ static void record_latency(executor *e, const struct buffer *b, uint64_t sync_us
 {
     uint64_t i = e->lat_count++ % EXECUTOR_LATENCY_SAMPLES;
     uint64_t batch_us = mono_us() - b->started_us;
+    if (b->count > 0) {
+        metrics_observe(&e->metrics.batch_commands, (uint64_t)b->count * 1000000u);
+        metrics_observe(&e->metrics.fsync_seconds, sync_us);
+        metrics_observe(&e->metrics.batch_seconds, batch_us);
+        atomic_fetch_add(&e->metrics.commands, b->count);
+        atomic_fetch_add(&e->metrics.batches, 1);
+    }
     e->batch_lat_us[i] = batch_us > UINT32_MAX ? UINT32_MAX : (uint32_t)batch_us;
     e->sync_lat_us[i] = sync_us > UINT32_MAX ? UINT32_MAX : (uint32_t)sync_us;
 }
@@ -363,6 +375,9 @@ static void *journal_main(void *arg)
                             "is acknowledged\n", strerror(errno));
         }
         uint64_t seq = journal_head_seq(e->journal);
+        if (rc == 0) {
+            atomic_store(&e->durable_seq, seq);
+        }
         if (rc == 0 && e->cfg.on_durable) {
             e->cfg.on_durable(e->cfg.on_durable_ctx, seq);
         }
@@ -448,6 +463,12 @@ int executor_start(ledger *l, journal *j, const struct executor_config *cfg, exe
         e->cfg.now_ms = wall_ms;
     }
     e->last_timestamp = ledger_last_timestamp(l);
+    atomic_store(&e->durable_seq, journal_head_seq(j));
+    metrics_histogram_init(&e->metrics.batch_commands, metrics_size_bounds, metrics_size_nbounds);
+    metrics_histogram_init(&e->metrics.fsync_seconds, metrics_latency_bounds,
+                           metrics_latency_nbounds);
+    metrics_histogram_init(&e->metrics.batch_seconds, metrics_latency_bounds,
+                           metrics_latency_nbounds);
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->queue_cond, NULL);
     pthread_cond_init(&e->room_cond, NULL);
@@ -595,4 +616,22 @@ int executor_replay_record(ledger *l, const struct journal_record *rec, struct l
     struct replay_ctx rc = {.ledger = l, .rec = rec, .results = results};
     return command_payload_walk(rec->payload, rec->size, rec->count, cmds, replay_group, &rc) == 0
                ? 0 : -1;
+}
+
+struct executor_metrics *executor_get_metrics(executor *e)
+{
+    return &e->metrics;
+}
+
+uint32_t executor_queue_depth(executor *e)
+{
+    pthread_mutex_lock(&e->mu);
+    uint32_t n = e->queue_count;
+    pthread_mutex_unlock(&e->mu);
+    return n;
+}
+
+uint64_t executor_durable_seq(executor *e)
+{
+    return atomic_load(&e->durable_seq);
 }

@@ -20,6 +20,7 @@
 
 #include "journal.h"
 #include "ledger.h"
+#include "metrics.h"
 
 /* A read run on the executor thread in queue order; it sees every request queued before it
  * applied, and completes once they are durable. */
@@ -32,6 +33,10 @@ struct executor_request {
     uint32_t count; /* 1..JZ_BATCH_MAX commands, or 0 with a query */
     executor_query_fn query;
     void *query_ctx;
+    /* Optional, with commands: run on the executor thread right after they are applied
+     * (to read what they produced, e.g. the wallet a command opened). */
+    executor_query_fn after;
+    void *after_ctx;
     int status;   /* after completion: 0 = applied and durable, -1 = node failed */
     uint64_t seq; /* after completion: the journal record holding the commands */
     /* Completion: when on_done is set it is called (on the journal thread: it must be quick
@@ -96,6 +101,21 @@ struct executor_stats {
 };
 #define EXECUTOR_LATENCY_SAMPLES 65536
 void executor_get_stats(executor *e, struct executor_stats *out);
+
+/* Histograms for /metrics: commands per batch, fdatasync seconds, batch seconds (taken
+ * to durable). Owned by the executor; valid until executor_stop. */
+struct executor_metrics {
+    struct metrics_histogram batch_commands;
+    struct metrics_histogram fsync_seconds;
+    struct metrics_histogram batch_seconds;
+    _Atomic uint64_t commands;
+    _Atomic uint64_t batches;
+};
+struct executor_metrics *executor_get_metrics(executor *e);
+/* Requests waiting in the queue now. */
+uint32_t executor_queue_depth(executor *e);
+/* The seq of the newest durable record. */
+uint64_t executor_durable_seq(executor *e);
 
 /* Replays one journal batch record into l (groups of commands, as the executor wrote them).
  * Returns 0, or -1 when the payload is malformed. results is scratch of JZ_BATCH_MAX. */

@@ -22,6 +22,7 @@
 #define DIR_BYTES (PATH_BYTES / 2)
 
 struct node {
+    uint8_t master[CRYPTO_SEAL_KEY_BYTES];
     char dir[DIR_BYTES];
     struct node_config cfg;
     const struct io_ops *io;
@@ -128,6 +129,75 @@ int node_config_read(const char *dir, struct node_config *cfg, char *err, size_t
     return rc;
 }
 
+/* ---- Keys ---- */
+
+/* DIR/master.key: 48 random bytes, mode 0600, the key that seals API secrets (and later the
+ * vaults' data keys). Never leaves the node; lose it and the sealed secrets are lost too. */
+static int master_key_create(const char *dir, char *err, size_t n)
+{
+    char path[PATH_BYTES];
+    uint8_t key[CRYPTO_SEAL_KEY_BYTES];
+    snprintf(path, sizeof path, "%s/master.key", dir);
+    int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    int rc = fd >= 0 && crypto_random(key, sizeof key) == 0 &&
+                     io_pwrite_all(&io_posix, fd, key, sizeof key, 0) == 0 && fsync(fd) == 0
+                 ? 0 : -1;
+    crypto_wipe(key, sizeof key);
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (rc != 0) {
+        snprintf(err, n, "%s: %s", path, strerror(errno));
+    }
+    return rc;
+}
+
+static int master_key_load(node *nd, char *err, size_t n)
+{
+    char path[PATH_BYTES];
+    size_t got = 0;
+    snprintf(path, sizeof path, "%s/master.key", nd->dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    uint8_t extra;
+    int rc = fd >= 0 && io_pread_full(&io_posix, fd, nd->master, sizeof nd->master, 0, &got) == 0 &&
+                     got == sizeof nd->master && pread(fd, &extra, 1, (off_t)got) == 0
+                 ? 0 : -1;
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (rc != 0) {
+        snprintf(err, n, "%s: missing or not %d bytes", path, CRYPTO_SEAL_KEY_BYTES);
+    }
+    return rc;
+}
+
+void node_treasury_id(const char *institution, jz_id *out)
+{
+    uint8_t h[CRYPTO_SM3_BYTES];
+    char label[64];
+    int len = snprintf(label, sizeof label, "jiaozi/treasury/%s", institution);
+    ASSERT(crypto_sm3(label, (size_t)len, h) == 0);
+    memcpy(out->b, h, sizeof out->b);
+}
+
+int node_new_credentials(node *nd, jz_id *key_id, uint8_t secret[NODE_SECRET_BYTES],
+                         uint8_t sealed[LEDGER_SEALED_BYTES])
+{
+    if (crypto_random(key_id->b, sizeof key_id->b) != 0 ||
+        crypto_random(secret, NODE_SECRET_BYTES) != 0) {
+        return -1;
+    }
+    return crypto_seal(nd->master, key_id->b, sizeof key_id->b, secret, NODE_SECRET_BYTES, sealed);
+}
+
+int node_unseal_secret(const node *nd, const jz_id *key_id,
+                       const uint8_t sealed[LEDGER_SEALED_BYTES],
+                       uint8_t secret[NODE_SECRET_BYTES])
+{
+    return crypto_unseal(nd->master, key_id->b, sizeof key_id->b, sealed, LEDGER_SEALED_BYTES,
+                         secret);
+}
+
 /* ---- Init ---- */
 
 static int genesis(const char *dir, char *err, size_t n)
@@ -146,8 +216,12 @@ static int genesis(const char *dir, char *err, size_t n)
     strcpy(cmd.inst.s, "central");
     memcpy(cmd.name, "Central bank", 12);
     cmd.name_len = 12;
-    if (crypto_random(cmd.debit.b, sizeof cmd.debit.b) != 0) {
-        snprintf(err, n, "no randomness for the issuance account id");
+    uint8_t secret[NODE_SECRET_BYTES];
+    node_treasury_id("central", &cmd.debit);
+    int sealed = node_new_credentials(nd, &cmd.key_id, secret, cmd.sealed);
+    crypto_wipe(secret, sizeof secret);
+    if (sealed != 0) {
+        snprintf(err, n, "cannot make the central bank's credentials");
         node_close(nd, false);
         return -1;
     }
@@ -218,7 +292,8 @@ int node_init(const char *dir, const struct node_config *cfg, char *err, size_t 
         return -1;
     }
     struct journal_config jcfg = {.dir = dir, .segment_bytes = cfg->segment_bytes};
-    if (config_write(dir, cfg, err, n) != 0 || journal_create(&jcfg, err, n) != 0) {
+    if (master_key_create(dir, err, n) != 0 || config_write(dir, cfg, err, n) != 0 ||
+        journal_create(&jcfg, err, n) != 0) {
         return -1;
     }
     return genesis(dir, err, n);
@@ -323,6 +398,7 @@ static int start_history(node *n, char *err, size_t err_len)
 
 static void node_free(node *n)
 {
+    crypto_wipe(n->master, sizeof n->master);
     projector_stop(n->projector);
     store_close(n->store);
     journal_close(n->journal);
@@ -348,6 +424,9 @@ int node_open(const struct node_options *opt, node **out, char *err, size_t err_
     char path[PATH_BYTES];
     snprintf(path, sizeof path, "%s/node.key", n->dir);
     if (node_config_read(n->dir, &n->cfg, err, err_len) != 0) {
+        goto fail;
+    }
+    if (master_key_load(n, err, err_len) != 0) {
         goto fail;
     }
     if (crypto_sm2_load_private(path, &n->key) != 0) {
@@ -396,6 +475,11 @@ int node_close(node *n, bool snapshot)
 executor *node_executor(node *n)
 {
     return n->executor;
+}
+
+const crypto_sm2_key *node_signing_key(const node *n)
+{
+    return n->key;
 }
 
 struct store *node_store(node *n)

@@ -5,6 +5,7 @@
  * DIR/jiaozi.conf   sizes and policies fixed at init (key = value lines)
  * DIR/node.key      the node's SM2 private key (mode 0600): signs journal checkpoints
  * DIR/node.pub      its public key: all an auditor needs for `jiaozi audit verify`
+ * DIR/master.key    48 random bytes (mode 0600) that seal API secrets at rest
  * DIR/journal/      the journal segments (journal.h)
  * DIR/snapshots/    snapshots (snapshot.h)
  *
@@ -14,6 +15,7 @@
 #ifndef JZ_NODE_H
 #define JZ_NODE_H
 
+#include "crypto.h"
 #include "executor.h"
 #include "io.h"
 #include "ledger.h"
@@ -56,6 +58,22 @@ executor *node_executor(node *n);
 struct store *node_store(node *n);
 struct projector *node_projector(node *n);
 const char *node_dir(const node *n);
+
+/* The node's SM2 key (signs checkpoints and the audit head). */
+const crypto_sm2_key *node_signing_key(const node *n);
+
+/* The treasury wallet id of an institution: derived from its id, so that a replayed
+ * institution creation names the same treasury and clients can compute it. */
+void node_treasury_id(const char *institution, jz_id *out);
+
+/* API credentials: a new key id and 32-byte secret, and the secret sealed under the node's
+ * master key (DIR/master.key) with the key id as associated data. */
+#define NODE_SECRET_BYTES 32
+int node_new_credentials(node *nd, jz_id *key_id, uint8_t secret[NODE_SECRET_BYTES],
+                         uint8_t sealed[LEDGER_SEALED_BYTES]);
+int node_unseal_secret(const node *nd, const jz_id *key_id,
+                       const uint8_t sealed[LEDGER_SEALED_BYTES],
+                       uint8_t secret[NODE_SECRET_BYTES]);
 
 /* Rebuilds DIR/history.db from the journal (the node must be stopped): the result is the
  * same as the projector's. */
