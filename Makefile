@@ -19,7 +19,7 @@ LDLIBS   += $(PKG_LIBS) -lpthread -lm
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 CORE_SRC := $(filter-out src/main.c,$(wildcard src/*.c src/cli/*.c))
-CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/openapi_json.o
 TEST_SRC := $(wildcard tests/*.c tests/unit/*.c tests/crash/*.c tests/fault/*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
@@ -28,6 +28,18 @@ all: $(BUILD)/jiaozi
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# Documents compiled into the binary.
+$(BUILD)/tools/embed: tools/embed.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -Werror $< -o $@
+
+$(BUILD)/gen/openapi_json.c: docs/openapi.json $(BUILD)/tools/embed
+	@mkdir -p $(dir $@)
+	$(BUILD)/tools/embed openapi_json $< $@
+
+$(BUILD)/gen/openapi_json.o: $(BUILD)/gen/openapi_json.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libjzcore.a: $(CORE_OBJ)
@@ -64,5 +76,7 @@ deps:
 
 clean:
 	rm -rf build
+
+include sdk/sdk.mk
 
 -include $(CORE_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/src/main.d

@@ -315,9 +315,9 @@ void jb_key(struct jbuf *b, const char *key, bool first)
     jb_raw(b, ":", 1);
 }
 
-void jb_error(struct jbuf *b, const struct api_error *e)
+void jb_error_object(struct jbuf *b, const struct api_error *e)
 {
-    jb_lit(b, "{\"error\":{\"code\":");
+    jb_lit(b, "{\"code\":");
     jb_cstr(b, jz_result_name(e->code));
     jb_lit(b, ",\"message\":");
     jb_cstr(b, e->message);
@@ -325,5 +325,12 @@ void jb_error(struct jbuf *b, const struct api_error *e)
         jb_lit(b, ",\"field\":");
         jb_cstr(b, e->field);
     }
-    jb_lit(b, "}}");
+    jb_lit(b, "}");
+}
+
+void jb_error(struct jbuf *b, const struct api_error *e)
+{
+    jb_lit(b, "{\"error\":");
+    jb_error_object(b, e);
+    jb_lit(b, "}");
 }

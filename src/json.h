@@ -84,5 +84,7 @@ void jb_id(struct jbuf *b, const jz_id *id);          /* "32 hex" */
 void jb_key(struct jbuf *b, const char *key, bool first);
 /* {"error":{"code":..,"message":..,"field":..}} */
 void jb_error(struct jbuf *b, const struct api_error *e);
+/* The inner {"code":..,"message":..,"field":..} alone (batch results). */
+void jb_error_object(struct jbuf *b, const struct api_error *e);
 
 #endif

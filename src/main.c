@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/cli_client.h"
 
 static const char usage[] =
     "jiaozi: digital-wallet and mobile-payment platform\n"
@@ -19,6 +20,7 @@ int main(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
         fputs(usage, argc < 2 ? stderr : stdout);
+        fputs(cli_client_usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
@@ -26,6 +28,9 @@ int main(int argc, char **argv)
     char **sub_argv = argv + 2;
     if (strcmp(cmd, "init") == 0) {
         return cli_init(sub_argc, sub_argv);
+    }
+    if (cli_client_owns(cmd, sub_argc, sub_argv)) {
+        return cli_client(cmd, sub_argc, sub_argv);
     }
     if (strcmp(cmd, "audit") == 0) {
         return cli_audit(sub_argc, sub_argv);
