@@ -15,7 +15,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 -Werror
 CFLAGS   += -std=c17 -D_GNU_SOURCE $(OPT) -g $(WARN) -MMD -MP -iquote src -iquote tests -Iinclude $(PKG_CFLAGS)
-LDLIBS   += $(PKG_LIBS) -lpthread -lm
+LDLIBS   += $(PKG_LIBS) -lcivetweb -lpthread -lm
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 CORE_SRC := $(filter-out src/main.c,$(wildcard src/*.c src/cli/*.c))

@@ -10,7 +10,9 @@
 static const char usage[] =
     "jiaozi: digital-wallet and mobile-payment platform\n"
     "usage: jiaozi COMMAND [options]   (jiaozi COMMAND --help for each)\n"
+    "  serve --data DIR [...]     serve the HTTP JSON API (initialises DIR if new)\n"
     "  init --data DIR            create a node's data directory\n"
+    "  reindex --data DIR         rebuild the history store from the journal\n"
     "  audit verify DIR           verify a journal's hash chain and signed checkpoints\n"
     "  snapshot --data DIR        write a snapshot of a stopped node\n"
     "  bench ledger [...]         durable transfers/s of executor + journal\n"
@@ -40,6 +42,12 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "bench") == 0) {
         return cli_bench(sub_argc, sub_argv);
+    }
+    if (strcmp(cmd, "serve") == 0) {
+        return cli_serve(sub_argc, sub_argv);
+    }
+    if (strcmp(cmd, "reindex") == 0) {
+        return cli_reindex(sub_argc, sub_argv);
     }
     if (strcmp(cmd, "demo") == 0) {
         return cli_demo(sub_argc, sub_argv);

@@ -13,6 +13,8 @@ int cli_audit(int argc, char **argv);
 int cli_snapshot(int argc, char **argv);
 int cli_bench(int argc, char **argv);
 int cli_demo(int argc, char **argv);
+int cli_serve(int argc, char **argv);
+int cli_reindex(int argc, char **argv);
 
 /* Option parsing: `--name value` pairs and `--flag`s. cli_opt returns the value after
  * --name (or NULL), cli_flag whether --name is present. */
