@@ -20,7 +20,7 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 
 CORE_SRC := $(filter-out src/main.c,$(wildcard src/*.c src/cli/*.c))
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/openapi_json.o
-TEST_SRC := $(wildcard tests/*.c tests/unit/*.c tests/crash/*.c tests/fault/*.c)
+TEST_SRC := $(wildcard tests/*.c tests/unit/*.c tests/crash/*.c tests/fault/*.c tests/integration/*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 .PHONY: all test asan test-run bench run clean deps
