@@ -23,7 +23,7 @@ CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/openapi_json.o
 TEST_SRC := $(wildcard tests/*.c tests/unit/*.c tests/crash/*.c tests/fault/*.c tests/integration/*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test asan test-run bench run clean deps
+.PHONY: all test asan test-run test-deps bench run clean deps
 all: $(BUILD)/jiaozi
 
 $(BUILD)/%.o: %.c
@@ -53,11 +53,16 @@ $(BUILD)/jz_tests: $(TEST_OBJ) $(BUILD)/libjzcore.a
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 # TEST_ARGS passes options to the runner, e.g. make test TEST_ARGS="--kills 500".
-test: deps
+test: deps test-deps
 	$(MAKE) BUILD=build/test OPT=-O2 test-run
 
-asan: deps
+asan: deps test-deps
 	$(MAKE) BUILD=build/asan OPT="-O1 $(SAN)" test-run
+
+# Tools the tests run against the server: promtool and an OpenAPI validator from npm.
+test-deps:
+	bash scripts/deps.sh --test
+	cd tests/openapi && { [ -d node_modules ] || npm ci --no-audit --no-fund --silent; }
 
 test-run: $(BUILD)/jz_tests $(BUILD)/jiaozi
 	JZ_BIN=$(abspath $(BUILD)/jiaozi) $(BUILD)/jz_tests $(TEST_ARGS)

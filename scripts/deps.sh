@@ -6,7 +6,10 @@ set -euo pipefail
 
 packages=(gcc make pkg-config libssl-dev libsqlite3-dev libjansson-dev libcivetweb-dev openssl curl)
 if [[ "${1:-}" == "--bench" ]]; then
-    packages+=(postgresql-15 postgresql-contrib)
+    packages+=(postgresql-15 postgresql-contrib nginx)
+fi
+if [[ "${1:-}" == "--test" ]]; then
+    packages+=(prometheus)
 fi
 
 missing=()
@@ -15,6 +18,11 @@ for p in "${packages[@]}"; do
         missing+=("$p")
     fi
 done
+# Node.js may come from another source than Debian's packages (with npm bundled): look for
+# the commands, and install Debian's only when they are absent.
+if [[ "${1:-}" == "--test" ]] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
+    missing+=(nodejs npm)
+fi
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
 echo "jiaozi: installing ${missing[*]}" >&2
