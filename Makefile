@@ -72,9 +72,11 @@ bench:
 	$(MAKE) $(BUILD)/jiaozi
 	bash bench/run.sh
 
+# The main job: demo data on ./jiaozi-data, then the API (Ctrl-C stops it cleanly).
 run: deps
 	$(MAKE) $(BUILD)/jiaozi
-	$(BUILD)/jiaozi demo
+	$(BUILD)/jiaozi demo --data jiaozi-data
+	$(BUILD)/jiaozi serve --data jiaozi-data
 
 deps:
 	bash scripts/deps.sh

@@ -6,10 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "common.h"
+#include "crypto.h"
 #include "journal.h"
 #include "node.h"
 
@@ -18,9 +21,13 @@ static const char demo_help[] =
     "Initialises DIR (default ./jiaozi-data) if needed and runs a small pilot: three\n"
     "operators with quota, N wallets each (default 2000) across tiers, exchange-in, p2p,\n"
     "merchant payments, a hold captured and one voided, refused payments over the limits.\n"
-    "Prints what happened, checks conservation and verifies the journal.\n";
+    "Prints what happened, checks conservation and verifies the journal. Each operator's API\n"
+    "credentials are written to DIR/credentials/ID.json (mode 0600). Run it again and every\n"
+    "command replays: nothing is applied twice.\n";
 
 struct demo {
+    node *node;
+    const char *dir;
     executor *ex;
     uint64_t posted;
     uint64_t refused;
@@ -35,7 +42,8 @@ static void demo_id(jz_id *id, uint8_t tag, uint32_t a, uint32_t b)
     memcpy(id->b + 8, &b, 4);
 }
 
-static int demo_run(struct demo *d, struct ledger_cmd *cmds, uint32_t n)
+static int demo_run_results(struct demo *d, struct ledger_cmd *cmds, uint32_t n,
+                            struct ledger_result *out)
 {
     struct ledger_result *res = calloc(n, sizeof *res);
     struct executor_request r;
@@ -56,8 +64,16 @@ static int demo_run(struct demo *d, struct ledger_cmd *cmds, uint32_t n)
             d->refused++;
         }
     }
+    if (out && rc == 0) {
+        memcpy(out, res, n * sizeof *res);
+    }
     free(res);
     return rc;
+}
+
+static int demo_run(struct demo *d, struct ledger_cmd *cmds, uint32_t n)
+{
+    return demo_run_results(d, cmds, n, NULL);
 }
 
 struct demo_view {
@@ -119,20 +135,55 @@ static struct ledger_cmd transfer_cmd(uint16_t actor, uint8_t kind, const jz_id 
     return c;
 }
 
+/* DIR/credentials/ID.json (mode 0600): what `jiaozi --credentials` and the SDK read. */
+static int write_credentials(const char *dir, const char *inst, const jz_id *key_id,
+                             const uint8_t secret[NODE_SECRET_BYTES])
+{
+    char path[4096];
+    char key[33];
+    char hex[2 * NODE_SECRET_BYTES + 1];
+    snprintf(path, sizeof path, "%s/credentials", dir);
+    mkdir(path, 0700);
+    snprintf(path, sizeof path, "%s/credentials/%s.json", dir, inst);
+    jz_id_to_hex(key_id, key);
+    jz_hex_encode(secret, NODE_SECRET_BYTES, hex);
+    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    int rc = f && fprintf(f, "{\"institution\":\"%s\",\"key_id\":\"%s\",\"secret\":\"%s\","
+                             "\"url\":\"http://127.0.0.1:8080\"}\n", inst, key, hex) > 0 ? 0 : -1;
+    crypto_wipe(hex, sizeof hex);
+    if (f ? fclose(f) != 0 : (fd >= 0 && close(fd) != 0)) {
+        rc = -1;
+    }
+    return rc;
+}
+
 static int demo_institutions(struct demo *d, struct demo_view *v, uint32_t wallets)
 {
     struct ledger_cmd c[3];
     static const char *const names[3] = {"ICBC Chengdu", "CCB Chengdu", "Alipay"};
     for (int i = 0; i < 3; i++) {
+        uint8_t secret[NODE_SECRET_BYTES];
+        struct ledger_result r;
         memset(&c[i], 0, sizeof c[i]);
         c[i].op = LEDGER_OP_INSTITUTION_CREATE;
         c[i].kind = LEDGER_INST_OPERATOR;
         strcpy(c[i].inst.s, operators[i]);
         c[i].name_len = (uint8_t)strlen(names[i]);
         memcpy(c[i].name, names[i], c[i].name_len);
-        demo_id(&c[i].debit, 'T', (uint32_t)i, 0);
+        node_treasury_id(operators[i], &c[i].debit);
+        int rc = node_new_credentials(d->node, &c[i].key_id, secret, c[i].sealed);
+        rc = rc == 0 ? demo_run_results(d, &c[i], 1, &r) : rc;
+        /* A first run writes the operator's credentials; a rerun replays and keeps them. */
+        if (rc == 0 && r.code == JZ_OK && !r.replayed) {
+            rc = write_credentials(d->dir, operators[i], &c[i].key_id, secret);
+        }
+        crypto_wipe(secret, sizeof secret);
+        if (rc != 0) {
+            return -1;
+        }
     }
-    if (demo_run(d, c, 3) != 0 || demo_view_get(d, v) != 0) {
+    if (demo_view_get(d, v) != 0) {
         return -1;
     }
     for (int i = 0; i < 3; i++) {
@@ -281,6 +332,9 @@ static void demo_summary(const struct demo *d, const struct demo_view *v,
            v->sum == 0 && v->invariants == 0 ? "ok (balances sum to zero)" : "BROKEN");
     printf("  %-28s %" PRIu64 " records, head %.16s...\n", "journal verified", rep->records, hex);
     printf("  %-28s %s\n", "data directory", dir);
+    printf("  %-28s %s/credentials/{icbc,ccb,alipay}.json\n", "operator credentials", dir);
+    printf("\n  serve it: jiaozi serve --data %s  (central's credentials: %s/central.json)\n",
+           dir, dir);
 }
 
 int cli_demo(int argc, char **argv)
@@ -320,6 +374,8 @@ int cli_demo(int argc, char **argv)
     memset(&d, 0, sizeof d);
     memset(&v, 0, sizeof v);
     d.ex = node_executor(n);
+    d.node = n;
+    d.dir = dir;
     printf("jiaozi demo: operators and quota...\n");
     int rc = demo_institutions(&d, &v, wallets);
     printf("jiaozi demo: %u wallets per operator, funded by exchange-in...\n", wallets);
