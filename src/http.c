@@ -195,6 +195,14 @@ int http_start(const struct http_config *cfg, http_server **out, char *err, size
                  "--tls-key, or --insecure", cfg->listen);
         return -1;
     }
+    if (tls) {
+        /* Debian 12's civetweb loads OpenSSL at run time by the 1.1 names; with OpenSSL 3
+         * some are gone and its TLS handshake calls a null function (seen here: a crash on
+         * the first request). Refuse rather than crash; terminate TLS in front of jiaozi. */
+        snprintf(err, err_len, "TLS is not available in this build (Debian's civetweb cannot "
+                 "drive OpenSSL 3): terminate TLS in a proxy in front of jiaozi");
+        return -1;
+    }
     http_server *s = calloc(1, sizeof *s);
     if (!s) {
         snprintf(err, err_len, "out of memory");
