@@ -79,8 +79,17 @@ static void send_response(struct mg_connection *conn, const struct api_response 
                       resp->retry_after_s);
     }
     n += snprintf(head + n, sizeof head - (size_t)n, "\r\n");
-    mg_write(conn, head, (size_t)n);
-    if (resp->body.len) {
+    /* One write for head and body: two small writes meet Nagle's algorithm and the peer's
+     * delayed ACK, 40 ms a response (seen here before this). */
+    size_t total = (size_t)n + resp->body.len;
+    char *out = malloc(total);
+    if (out) {
+        memcpy(out, head, (size_t)n);
+        memcpy(out + n, resp->body.p ? resp->body.p : "", resp->body.len);
+        mg_write(conn, out, total);
+        free(out);
+    } else {
+        mg_write(conn, head, (size_t)n);
         mg_write(conn, resp->body.p, resp->body.len);
     }
 }
@@ -221,7 +230,7 @@ int http_start(const struct http_config *cfg, http_server **out, char *err, size
     const char *options[] = {
         "listening_ports", ports, "num_threads", threads, "enable_keep_alive", "yes",
         "keep_alive_timeout_ms", "60000", "request_timeout_ms", "30000",
-        "listen_backlog", "1024", "max_request_size", "16384",
+        "listen_backlog", "1024", "max_request_size", "16384", "tcp_nodelay", "1",
         tls ? "ssl_certificate" : NULL, tls ? s->tls_file : NULL,
         tls ? "ssl_protocol_version" : NULL, tls ? "4" : NULL, /* TLS 1.2 and up */
         NULL, NULL};
