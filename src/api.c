@@ -490,8 +490,14 @@ static void h_wallet_patch(struct call *c, json_t *body)
     respond_wallet_command(c, &cmd, 200);
 }
 
-static void h_wallet_close(struct call *c)
+static void h_wallet_close(struct call *c, json_t *body)
 {
+    struct api_error e;
+    struct field_spec none[1];
+    if (body && json_fields_parse(body, none, 0, "", &e) != 0) {
+        respond_error(c, &e); /* close takes no fields: {} or nothing */
+        return;
+    }
     struct ledger_cmd cmd;
     memset(&cmd, 0, sizeof cmd);
     cmd.op = LEDGER_OP_WALLET_CLOSE;
@@ -1180,7 +1186,7 @@ struct route_match {
 };
 
 /* Splits "/v1/a/b/c" into up to 4 segments after /v1; returns the count or -1. */
-static int split_path(const char *path, char seg[4][64])
+static int split_path(const char *path, char seg[4][160])
 {
     if (strncmp(path, "/v1/", 4) != 0) {
         return -1;
@@ -1190,7 +1196,7 @@ static int split_path(const char *path, char seg[4][64])
     while (*p) {
         const char *slash = strchr(p, '/');
         size_t len = slash ? (size_t)(slash - p) : strlen(p);
-        if (n == 4 || len == 0 || len >= 64) {
+        if (n == 4 || len == 0 || len >= 160) {
             return -1;
         }
         memcpy(seg[n], p, len);
@@ -1204,7 +1210,7 @@ static int split_path(const char *path, char seg[4][64])
     return n;
 }
 
-static enum route match_v1(char seg[4][64], int n)
+static enum route match_v1(char seg[4][160], int n)
 {
     static const struct {
         const char *a, *b;
@@ -1269,7 +1275,13 @@ static const char *route_method(enum route r)
     }
 }
 
-static struct route_match route_of(const char *method, const char *path, char seg[4][64])
+static const char *route_allow(enum route r)
+{
+    const char *m = route_method(r);
+    return strcmp(m, "GET POST") == 0 ? "GET, POST" : strcmp(m, "GET PATCH") == 0 ? "GET, PATCH" : m;
+}
+
+static struct route_match route_of(const char *method, const char *path, char seg[4][160])
 {
     struct route_match m = {.route = R_NONE};
     int n = 0;
@@ -1300,7 +1312,7 @@ static struct route_match route_of(const char *method, const char *path, char se
 
 const char *api_route_name(const char *method, const char *path)
 {
-    char seg[4][64];
+    char seg[4][160];
     struct route_match m = route_of(method, path, seg);
     return m.route == R_NONE ? "" : route_names[m.route];
 }
@@ -1311,7 +1323,7 @@ size_t api_body_limit(const char *path)
 }
 
 /* The {id} of a route from the path: a 32-hex id, or an institution id. */
-static int path_param(struct call *c, char seg[4][64])
+static int path_param(struct call *c, char seg[4][160])
 {
     if (c->route == R_INSTITUTION) {
         size_t n = strlen(seg[1]);
@@ -1377,7 +1389,7 @@ static void dispatch_body(struct call *c, json_t *body)
     case R_QUOTA_REDEEM: h_quota(c, body, false); break;
     case R_WALLETS: h_wallet_open(c, body); break;
     case R_WALLET: h_wallet_patch(c, body); break;
-    case R_WALLET_CLOSE: h_wallet_close(c); break;
+    case R_WALLET_CLOSE: h_wallet_close(c, body); break;
     case R_TRANSFERS: h_transfer_create(c, body); break;
     case R_TRANSFERS_BATCH: h_transfer_batch(c, body); break;
     case R_HOLDS: h_hold_create(c, body); break;
@@ -1411,7 +1423,7 @@ static bool has_path_param(enum route r)
            r == R_HOLD_VOID;
 }
 
-static void handle(struct call *c, const struct route_match *m, char seg[4][64])
+static void handle(struct call *c, const struct route_match *m, char seg[4][160])
 {
     const struct api_request *req = c->req;
     if (m->route == R_NONE) {
@@ -1419,6 +1431,7 @@ static void handle(struct call *c, const struct route_match *m, char seg[4][64])
         return;
     }
     if (!m->method_ok) {
+        c->resp->allow = route_allow(m->route);
         fail(c, JZ_METHOD_NOT_ALLOWED, "", "this route does not take that method");
         return;
     }
@@ -1474,7 +1487,7 @@ static void count_request(api *a, enum route r, int status, uint64_t micros)
 void api_handle(api *a, const struct api_request *req, struct api_response *resp)
 {
     uint64_t start = mono_us();
-    char seg[4][64];
+    char seg[4][160];
     memset(resp, 0, sizeof *resp);
     jb_init(&resp->body);
     resp->status = 500;

@@ -51,6 +51,7 @@ struct api_response {
     struct jbuf body;
     const char *content_type;   /* static string */
     int retry_after_s;          /* > 0: send Retry-After */
+    const char *allow;          /* 405: the methods the route takes ("GET, POST") */
 };
 
 /* Limit on the body of a request to this path (the HTTP layer enforces it). */

@@ -31,7 +31,7 @@ static bool path_chars_ok(const char *p)
     return true;
 }
 
-/* Reads the body into a new buffer, up to limit; *too_large when there was more. */
+/* Reads the body into a new buffer, up to limit bytes; *too_large when there is more. */
 static char *read_body(struct mg_connection *conn, long long declared, size_t limit,
                        size_t *len, bool *too_large)
 {
@@ -40,15 +40,13 @@ static char *read_body(struct mg_connection *conn, long long declared, size_t li
     if (*too_large || declared == 0) {
         return NULL;
     }
+    /* With a Content-Length, read exactly that; chunked, read up to limit + 1 to tell. */
+    size_t want = declared > 0 ? (size_t)declared : limit + 1;
     size_t cap = declared > 0 ? (size_t)declared : 65536;
     char *buf = malloc(cap + 1);
-    while (buf) {
+    while (buf && *len < want) {
         if (*len == cap) {
-            if (cap >= limit) {
-                *too_large = true; /* chunked and longer than allowed */
-                break;
-            }
-            cap = cap * 2 > limit ? limit : cap * 2;
+            cap = cap * 2 > want ? want : cap * 2;
             char *nb = realloc(buf, cap + 1);
             if (!nb) {
                 break;
@@ -61,7 +59,25 @@ static char *read_body(struct mg_connection *conn, long long declared, size_t li
         }
         *len += (size_t)n;
     }
+    if (*len > limit) {
+        *too_large = true;
+    }
     return buf;
+}
+
+/* The decoded path, refused (as an unroutable "/?") when it holds what no route has: dot
+ * segments, empty segments, or characters outside [A-Za-z0-9._-/]. civetweb hands over the
+ * path percent-decoded, and the signature covers that form. */
+static const char *checked_path(const char *p)
+{
+    if (strstr(p, "//") || strstr(p, "/./") || strstr(p, "/../")) {
+        return "/?";
+    }
+    size_t n = strlen(p);
+    if ((n >= 2 && strcmp(p + n - 2, "/.") == 0) || (n >= 3 && strcmp(p + n - 3, "/..") == 0)) {
+        return "/?";
+    }
+    return path_chars_ok(p) ? p : "/?";
 }
 
 static void send_response(struct mg_connection *conn, const struct api_response *resp,
@@ -73,7 +89,10 @@ static void send_response(struct mg_connection *conn, const struct api_response 
                      "Cache-Control: no-store\r\n%s%s",
                      resp->status, mg_get_response_code_text(conn, resp->status),
                      resp->content_type, resp->body.len,
-                     close_after ? "Connection: close\r\n" : "", "");
+                     close_after ? "Connection: close\r\n" : "", resp->allow ? "" : "");
+    if (resp->allow) {
+        n += snprintf(head + n, sizeof head - (size_t)n, "Allow: %s\r\n", resp->allow);
+    }
     if (resp->retry_after_s > 0) {
         n += snprintf(head + n, sizeof head - (size_t)n, "Retry-After: %d\r\n",
                       resp->retry_after_s);
@@ -113,14 +132,14 @@ static int handle(struct mg_connection *conn, void *data)
     struct timespec t0;
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    const char *path = ri->local_uri ? ri->local_uri : ri->request_uri;
+    /* local_uri_raw: decoded but not cleaned of "..", so such paths are seen and refused. */
+    const char *path = checked_path(ri->local_uri_raw ? ri->local_uri_raw : ri->request_uri);
     const char *query = ri->query_string ? ri->query_string : "";
     char pq[PATH_BYTES];
     snprintf(pq, sizeof pq, "%s%s%s", path, query[0] ? "?" : "", query);
     struct api_request req = {
         .method = ri->request_method,
-        /* Percent-escapes are never needed in jiaozi's paths: such a path matches no route. */
-        .path = path_chars_ok(path) ? path : "/?",
+        .path = path,
         .query = query,
         .path_and_query = pq,
         .content_type = mg_get_header(conn, "Content-Type"),

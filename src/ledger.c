@@ -38,7 +38,7 @@ struct xfer {
     int64_t timestamp;
     uint32_t ref_fp;
     uint32_t memo_fp;
-    uint32_t timeout_ms; /* holds; fits: JZ_HOLD_TIMEOUT_MAX_MS < 2^32 */
+    uint32_t timeout_ms; /* actor << 24 | 24-bit fingerprint of a hold's timeout */
     uint8_t code;
     uint8_t field;
     uint8_t kind; /* transfer kind; 0 for a hold */
@@ -46,6 +46,7 @@ struct xfer {
 };
 #define XFER_IS_HOLD 0x80u
 _Static_assert(sizeof(struct xfer) == 64, "idempotency entry is 64 bytes");
+_Static_assert(JZ_INSTITUTIONS_MAX <= 256, "an actor fits the top byte of xfer.timeout_ms");
 
 struct hold {
     jz_id id;
@@ -602,7 +603,10 @@ static struct xfer xfer_content(const struct ledger_cmd *c, bool is_hold)
     x.ref_fp = bytes_fp(c->ref, c->ref_len < JZ_REF_MAX ? c->ref_len : JZ_REF_MAX) ^ c->ref_len;
     x.memo_fp = bytes_fp(c->memo, c->memo_len < JZ_MEMO_MAX ? c->memo_len : JZ_MEMO_MAX) ^
                 c->memo_len;
-    x.timeout_ms = is_hold ? (uint32_t)jz_mix64((uint64_t)c->timeout_ms) : 0;
+    /* The top byte keeps the actor (institutions fit a byte: JZ_INSTITUTIONS_MAX), the rest
+     * a fingerprint of a hold's timeout. */
+    x.timeout_ms = (uint32_t)c->actor << 24 |
+                   (is_hold ? (uint32_t)jz_mix64((uint64_t)c->timeout_ms) & 0xffffffu : 0);
     x.kind = is_hold ? 0 : c->kind;
     x.flags = (uint8_t)((c->flags & LEDGER_FLAG_LINKED) | (is_hold ? XFER_IS_HOLD : 0));
     return x;
@@ -611,6 +615,9 @@ static struct xfer xfer_content(const struct ledger_cmd *c, bool is_hold)
 /* The first field in which two remembered contents differ, or NONE. */
 static int xfer_diff(const struct xfer *a, const struct xfer *b)
 {
+    if ((a->timeout_ms >> 24) != (b->timeout_ms >> 24)) {
+        return LEDGER_FIELD_ID; /* another institution's id */
+    }
     if (a->debit_fp != b->debit_fp) {
         return LEDGER_FIELD_DEBIT;
     }

@@ -150,7 +150,8 @@ struct ledger_cmd {
 /* The outcome of one command. */
 struct ledger_result {
     uint16_t code;    /* enum jz_result */
-    uint8_t field;    /* enum ledger_field, for invalid_field / id_conflict / not found */
+    uint8_t field;    /* enum ledger_field: the input at fault (AMOUNT for limits and funds,
+                       * CREDIT for the cap, ...), NONE when no single input is */
     uint8_t replayed; /* 1: an idempotent replay returned the first result */
     int64_t timestamp; /* when the command (or, for a replay, its first run) was applied */
 };
@@ -231,6 +232,8 @@ const struct ledger_config *ledger_get_config(const ledger *l);
  *   1. id zero -> invalid_field ID.
  *   2. The id was used before (by a transfer or a hold):
  *        timestamp - first.timestamp > idempotency_window_ms -> id_expired;
+ *        first used by another institution (actor) -> id_conflict ID: nobody learns
+ *          another institution's result by replaying its id;
  *        content differs -> id_conflict naming the first differing of DEBIT, CREDIT,
  *          AMOUNT, KIND, REF, MEMO, LINKED, TIMEOUT_MS (a transfer vs a hold differ in KIND);
  *        else the first result again, replayed = 1, first timestamp.

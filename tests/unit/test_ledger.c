@@ -667,6 +667,24 @@ TEST(ledger_year_rollover_resets_annual)
 
 /* ---- Idempotency ---- */
 
+TEST(ledger_idem_id_of_another_institution_is_a_conflict)
+{
+    SETUP();
+    REQUIRE(open_funded(T0, ACT_A, WA1, LEDGER_WALLET_PERSONAL, 2, 10000));
+    REQUIRE(open_funded(T0, ACT_A, WA2, LEDGER_WALLET_PERSONAL, 2, 0));
+    jz_id t = nid();
+    struct ledger_cmd c = cmd_tx(ACT_A, LEDGER_KIND_P2P, t, WA1, WA2, 700);
+    CHECK_EQ_INT(apply1(T0 + 10, c).code, JZ_OK);
+    /* opb sends opa's id with opa's exact content: it must not learn opa's result. */
+    c.actor = ACT_B;
+    struct ledger_result r = apply1(T0 + 20, c);
+    CHECK_EQ_INT(r.code, JZ_ID_CONFLICT);
+    CHECK_EQ_INT(r.field, LEDGER_FIELD_ID);
+    CHECK_EQ_INT(r.replayed, 0);
+    CHECK_EQ_INT(bal(WA1), 9300);
+    CHECK_CONSERVED();
+}
+
 TEST(ledger_idem_replay_of_success)
 {
     SETUP();

@@ -864,13 +864,15 @@ static bool m_text_eq(const char *a, uint8_t alen, const char *b, uint8_t blen, 
     return alen == blen && memcmp(a, b, n) == 0;
 }
 
-/* Step 2: the first differing field of two commands under the same id. READING: the actor
- * is not content (the list is DEBIT, CREDIT, AMOUNT, KIND, REF, MEMO, LINKED, TIMEOUT_MS), so
- * the same id sent by another institution replays the first result. */
+/* Step 2: the first differing field of two commands under the same id. "An id first used by
+ * another institution -> id_conflict ID": nobody learns another institution's result. */
 static int m_content_diff(const struct ledger_cmd *a, const struct ledger_cmd *b)
 {
     bool ha = a->op == LEDGER_OP_HOLD_CREATE;
     bool hb = b->op == LEDGER_OP_HOLD_CREATE;
+    if (a->actor != b->actor) {
+        return LEDGER_FIELD_ID;
+    }
     if (!jz_id_eq(&a->debit, &b->debit)) {
         return LEDGER_FIELD_DEBIT;
     }
@@ -1513,6 +1515,14 @@ static void g_perturb(struct gen *g, struct ledger_cmd *c)
         c->credit = g->m->w[g->m->inst[g_operator(g)].treasury].id;
     } else if (roll < 280) {
         memset(&c->id, 0, sizeof c->id);
+    } else if (roll < 310) {
+        c->debit = g->m->w[g->m->inst[c->actor].treasury].id; /* shapes: the actor's own */
+    } else if (roll < 340) {
+        c->debit = g->m->w[g_wallet_of(g, c->actor)].id;
+    } else if (roll < 370) {
+        c->credit = g->m->w[g_any_wallet(g)].id;
+    } else if (roll < 390) {
+        c->credit = g->m->w[g_wallet_of(g, c->actor)].id;
     }
 }
 
@@ -2096,6 +2106,12 @@ static void g_advance(struct gen *g)
     } else if (roll < 974) {
         int64_t target = cal_next_year(t) - rng_range(&g->r, 1, 3000);
         t = target > t ? target : t + 1;
+    } else if (roll < 994 && g->m->nh > 0) {
+        /* To a recent hold's deadline exactly ("deadline <= timestamp"), or 1 ms before. */
+        uint32_t recent = g->m->nh < 16 ? g->m->nh : 16;
+        const struct m_hold *hd = &g->m->h[g->m->nh - 1 - rng_below(&g->r, recent)];
+        int64_t target = hd->deadline - (int64_t)rng_below(&g->r, 2);
+        t = target > t && target - t < 40 * MS_PER_DAY ? target : t + 1;
     } else {
         t += rng_range(&g->r, 6 * 3600000, 20 * 3600000);
     }
@@ -2794,6 +2810,15 @@ TEST(test_ledger_model_default_config)
     CHECK_EQ_INT(cfg.tiers[1].per_payment, JZ_NO_LIMIT);
     CHECK_EQ_INT(cfg.tiers[1].per_day, JZ_NO_LIMIT);
     CHECK_EQ_INT(cfg.tiers[1].per_year, JZ_NO_LIMIT);
+    /* "idempotency_window_ms; >= 7 days" and "Returns NULL when ... cfg is invalid". */
+    cfg.idempotency_window_ms = JZ_IDEMPOTENCY_WINDOW_MS - 1;
+    ledger *l = ledger_new(&cfg);
+    CHECK(l == NULL);
+    ledger_free(l);
+    cfg.idempotency_window_ms = JZ_IDEMPOTENCY_WINDOW_MS;
+    l = ledger_new(&cfg);
+    CHECK(l != NULL);
+    ledger_free(l);
 }
 
 TEST(test_ledger_model_calendar)
