@@ -405,6 +405,55 @@ static void respond_wallet_command(struct call *c, struct ledger_cmd *cmd, int o
     respond_json(c, r.replayed ? 200 : ok_status);
 }
 
+/* The holder's identity (DESIGN.md §8): never in the ledger in clear. It is sealed under the
+ * node's master key (SM4-CTR + HMAC-SM3, bound to the wallet id) into the command, and the
+ * journal carries it to the holder store; only a disclosure unseals it. Plain record: three
+ * fields, each a length byte and its bytes. */
+static int seal_holder(struct call *c, json_t *holder, struct ledger_cmd *cmd)
+{
+    char name[JZ_HOLDER_NAME_MAX + 1] = "";
+    char id_number[JZ_HOLDER_ID_NUMBER_MAX + 1] = "";
+    char phone[JZ_HOLDER_PHONE_MAX + 1] = "";
+    bool has[3] = {false, false, false};
+    struct api_error e;
+    const struct field_spec specs[] = {
+        {.name = "name", .type = FIELD_STRING, .out = name, .min = 1, .max = JZ_HOLDER_NAME_MAX,
+         .present = &has[0]},
+        {.name = "id_number", .type = FIELD_STRING, .out = id_number, .min = 1,
+         .max = JZ_HOLDER_ID_NUMBER_MAX, .present = &has[1]},
+        {.name = "phone", .type = FIELD_STRING, .out = phone, .min = 1,
+         .max = JZ_HOLDER_PHONE_MAX, .present = &has[2]},
+    };
+    if (json_fields_parse(holder, specs, JZ_ARRAY_LEN(specs), "holder.", &e) != 0) {
+        respond_error(c, &e);
+        return -1;
+    }
+    if (!has[0] && !has[1] && !has[2]) {
+        fail(c, JZ_MISSING_FIELD, "holder.name", "a holder needs a name, id_number or phone");
+        return -1;
+    }
+    uint8_t plain[JZ_HOLDER_PLAIN_MAX];
+    size_t n = 0;
+    const char *parts[3] = {name, id_number, phone};
+    for (int i = 0; i < 3; i++) {
+        size_t len = strlen(parts[i]);
+        plain[n++] = (uint8_t)len;
+        memcpy(plain + n, parts[i], len);
+        n += len;
+    }
+    int rc = node_seal_holder(c->a->node, &cmd->id, plain, n, cmd->holder);
+    crypto_wipe(plain, sizeof plain);
+    crypto_wipe(name, sizeof name);
+    crypto_wipe(id_number, sizeof id_number);
+    crypto_wipe(phone, sizeof phone);
+    if (rc != 0) {
+        fail(c, JZ_UNAVAILABLE, "", "the holder record could not be sealed");
+        return -1;
+    }
+    cmd->holder_len = (uint8_t)(n + CRYPTO_SEAL_OVERHEAD);
+    return 0;
+}
+
 static void h_wallet_open(struct call *c, json_t *body)
 {
     struct ledger_cmd cmd;
@@ -431,15 +480,11 @@ static void h_wallet_open(struct call *c, json_t *body)
         respond_error(c, &e);
         return;
     }
-    if (holder) {
-        /* Identity records belong in the SM4-sealed holder store (DESIGN.md §8), which comes
-         * with controllable anonymity; until then they are refused rather than dropped. */
-        fail(c, JZ_INVALID_FIELD, "holder",
-             "holder records are not accepted by this node yet: open the wallet without them");
-        return;
-    }
     if (!has_id && crypto_random(cmd.id.b, sizeof cmd.id.b) != 0) {
         fail(c, JZ_UNAVAILABLE, "", "no randomness for a wallet id");
+        return;
+    }
+    if (holder && seal_holder(c, holder, &cmd) != 0) {
         return;
     }
     cmd.op = LEDGER_OP_WALLET_OPEN;
@@ -1381,8 +1426,20 @@ static int read_body(struct call *c, json_t **out)
     return 0;
 }
 
+/* API.md: central "reads everything and moves nothing but quota"; an operator's routes are
+ * refused to it before the ledger is asked. */
+static bool operators_only(enum route r)
+{
+    return r == R_WALLETS || r == R_WALLET || r == R_WALLET_CLOSE || r == R_TRANSFERS ||
+           r == R_TRANSFERS_BATCH || r == R_HOLDS || r == R_HOLD_CAPTURE || r == R_HOLD_VOID;
+}
+
 static void dispatch_body(struct call *c, json_t *body)
 {
+    if (is_central(c) && operators_only(c->route)) {
+        fail(c, JZ_FORBIDDEN, "", "the central bank moves nothing but quota");
+        return;
+    }
     switch (c->route) {
     case R_INSTITUTIONS: h_institution_create(c, body); break;
     case R_QUOTA_ISSUE: h_quota(c, body, true); break;

@@ -349,6 +349,12 @@ static int check_headers(const struct auth_request *r, struct api_error *e)
             return api_fail(e, JZ_UNAUTHENTICATED, names[i], "the %s header is missing", names[i]);
         }
     }
+    size_t sig_len = strlen(r->signature);
+    uint8_t sig[CRYPTO_SM3_BYTES];
+    if (sig_len != 2 * CRYPTO_SM3_BYTES || jz_hex_decode(r->signature, sig_len, sig, sizeof sig) != 0) {
+        return api_fail(e, JZ_UNAUTHENTICATED, "X-JZ-Signature",
+                        "the signature must be 64 hex digits");
+    }
     if (!nonce_ok(r->nonce)) {
         return api_fail(e, JZ_UNAUTHENTICATED, "X-JZ-Nonce",
                         "the nonce must be 16-64 characters [A-Za-z0-9_-]");

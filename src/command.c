@@ -7,7 +7,8 @@
 
 bool command_valid_lengths(const struct ledger_cmd *c)
 {
-    return c->ref_len <= JZ_REF_MAX && c->memo_len <= JZ_MEMO_MAX && c->name_len <= JZ_NAME_MAX;
+    return c->ref_len <= JZ_REF_MAX && c->memo_len <= JZ_MEMO_MAX &&
+           c->name_len <= JZ_NAME_MAX && c->holder_len <= JZ_HOLDER_SEALED_MAX;
 }
 
 static size_t encode_transfer(const struct ledger_cmd *c, uint8_t *out)
@@ -76,6 +77,11 @@ size_t command_encode(const struct ledger_cmd *c, uint8_t *out)
         put_u16(out + n + 34, c->mcc);
         put_u32(out + n + 36, 0);
         n += 40;
+        if (c->holder_len > 0) {
+            out[n++] = c->holder_len;
+            memcpy(out + n, c->holder, c->holder_len);
+            n += c->holder_len;
+        }
         break;
     case LEDGER_OP_WALLET_UPDATE:
     case LEDGER_OP_WALLET_CLOSE:
@@ -144,7 +150,9 @@ static size_t decode_body(const uint8_t *in, size_t size, struct ledger_cmd *c)
         memcpy(c->name, in + 56 + LEDGER_SEALED_BYTES, c->name_len);
         return size;
     case LEDGER_OP_WALLET_OPEN:
-        if (size != HEADER_BYTES + 40) {
+        if (size != HEADER_BYTES + 40 &&
+            (size < HEADER_BYTES + 42 || in[48] == 0 || in[48] > JZ_HOLDER_SEALED_MAX ||
+             size != HEADER_BYTES + 41u + in[48])) {
             return 0;
         }
         c->kind = in[6];
@@ -153,6 +161,10 @@ static size_t decode_body(const uint8_t *in, size_t size, struct ledger_cmd *c)
         memcpy(c->credit.b, in + 24, 16);
         c->form = in[40];
         c->mcc = get_u16(in + 42);
+        if (size > HEADER_BYTES + 40) {
+            c->holder_len = in[48];
+            memcpy(c->holder, in + 49, c->holder_len);
+        }
         return size;
     case LEDGER_OP_WALLET_UPDATE:
     case LEDGER_OP_WALLET_CLOSE:

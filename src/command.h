@@ -16,6 +16,7 @@
  *   GENESIS, INSTITUTION_CREATE  a=kind b=name_len | inst 16 | treasury 16 | key_id 16 |
  *                   sealed secret 80 | name
  *   WALLET_OPEN     a=kind b=tier | id 16 | parent 16 | form u8 | 0 u8 | mcc u16 | 0 u32
+ *                   [| holder_len u8 | sealed holder record]
  *   WALLET_UPDATE, WALLET_CLOSE  a=tier b=status | id 16
  *   HOLD_CAPTURE, HOLD_VOID      | id 16 | amount i64
  * A plain transfer is 64 bytes. Decoding checks every size and refuses what does not fit.
@@ -27,6 +28,8 @@
 
 /* Largest encoding of one command. */
 #define COMMAND_BYTES_MAX (8 + 16 * 3 + 8 + 8 + 1 + JZ_REF_MAX + JZ_MEMO_MAX)
+_Static_assert(8 + 40 + 1 + JZ_HOLDER_SEALED_MAX <= COMMAND_BYTES_MAX,
+               "a wallet open with its holder record fits");
 
 /* True when the string lengths of c fit its arrays (a precondition of command_encode). */
 bool command_valid_lengths(const struct ledger_cmd *c);

@@ -70,6 +70,7 @@ struct executor {
     uint64_t lat_count;
     struct executor_metrics metrics;
     _Atomic uint64_t durable_seq;
+    uint8_t durable_hash[CRYPTO_SM3_BYTES]; /* under mu */
 };
 
 static uint64_t mono_us(void)
@@ -376,7 +377,12 @@ static void *journal_main(void *arg)
         }
         uint64_t seq = journal_head_seq(e->journal);
         if (rc == 0) {
+            uint8_t hash[CRYPTO_SM3_BYTES];
+            journal_head_hash(e->journal, hash);
+            pthread_mutex_lock(&e->mu);
+            memcpy(e->durable_hash, hash, sizeof hash);
             atomic_store(&e->durable_seq, seq);
+            pthread_mutex_unlock(&e->mu);
         }
         if (rc == 0 && e->cfg.on_durable) {
             e->cfg.on_durable(e->cfg.on_durable_ctx, seq);
@@ -464,6 +470,7 @@ int executor_start(ledger *l, journal *j, const struct executor_config *cfg, exe
     }
     e->last_timestamp = ledger_last_timestamp(l);
     atomic_store(&e->durable_seq, journal_head_seq(j));
+    journal_head_hash(j, e->durable_hash);
     metrics_histogram_init(&e->metrics.batch_commands, metrics_size_bounds, metrics_size_nbounds);
     metrics_histogram_init(&e->metrics.fsync_seconds, metrics_latency_bounds,
                            metrics_latency_nbounds);
@@ -634,4 +641,12 @@ uint32_t executor_queue_depth(executor *e)
 uint64_t executor_durable_seq(executor *e)
 {
     return atomic_load(&e->durable_seq);
+}
+
+void executor_durable_head(executor *e, uint64_t *seq, uint8_t hash[CRYPTO_SM3_BYTES])
+{
+    pthread_mutex_lock(&e->mu);
+    *seq = atomic_load(&e->durable_seq);
+    memcpy(hash, e->durable_hash, CRYPTO_SM3_BYTES);
+    pthread_mutex_unlock(&e->mu);
 }

@@ -116,6 +116,8 @@ struct executor_metrics *executor_get_metrics(executor *e);
 uint32_t executor_queue_depth(executor *e);
 /* The seq of the newest durable record. */
 uint64_t executor_durable_seq(executor *e);
+/* The newest durable record's seq and chain hash, read together. */
+void executor_durable_head(executor *e, uint64_t *seq, uint8_t hash[CRYPTO_SM3_BYTES]);
 
 /* Replays one journal batch record into l (groups of commands, as the executor wrote them).
  * Returns 0, or -1 when the payload is malformed. results is scratch of JZ_BATCH_MAX. */

@@ -65,9 +65,9 @@ static char *read_body(struct mg_connection *conn, long long declared, size_t li
     return buf;
 }
 
-/* The decoded path, refused (as an unroutable "/?") when it holds what no route has: dot
- * segments, empty segments, or characters outside [A-Za-z0-9._-/]. civetweb hands over the
- * path percent-decoded, and the signature covers that form. */
+/* The path as sent (civetweb runs with decode_url=no), refused (as an unroutable "/?") when
+ * it holds what no route has: dot segments, empty segments, percent-escapes or other
+ * characters outside [A-Za-z0-9._-/]. */
 static const char *checked_path(const char *p)
 {
     if (strstr(p, "//") || strstr(p, "/./") || strstr(p, "/../")) {
@@ -132,7 +132,7 @@ static int handle(struct mg_connection *conn, void *data)
     struct timespec t0;
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    /* local_uri_raw: decoded but not cleaned of "..", so such paths are seen and refused. */
+    /* local_uri_raw: not cleaned of "..", so such paths are seen and refused. */
     const char *path = checked_path(ri->local_uri_raw ? ri->local_uri_raw : ri->request_uri);
     const char *query = ri->query_string ? ri->query_string : "";
     char pq[PATH_BYTES];
@@ -250,6 +250,8 @@ int http_start(const struct http_config *cfg, http_server **out, char *err, size
         "listening_ports", ports, "num_threads", threads, "enable_keep_alive", "yes",
         "keep_alive_timeout_ms", "60000", "request_timeout_ms", "30000",
         "listen_backlog", "1024", "max_request_size", "16384", "tcp_nodelay", "1",
+        /* The path as sent: the signature covers it byte for byte (API.md). */
+        "decode_url", "no",
         tls ? "ssl_certificate" : NULL, tls ? s->tls_file : NULL,
         tls ? "ssl_protocol_version" : NULL, tls ? "4" : NULL, /* TLS 1.2 and up */
         NULL, NULL};

@@ -46,6 +46,32 @@ static int depth_ok(const char *s, size_t len)
     return 0;
 }
 
+/* The object key whose value ends near byte pos: the last "key": before it. */
+static int key_before(const char *body, size_t pos, char *out, size_t out_len)
+{
+    size_t i = pos;
+    while (i > 0 && body[i - 1] != ':') {
+        i--;
+    }
+    while (i > 1 && (body[i - 2] == ' ' || body[i - 2] == '\t' || body[i - 2] == '\n')) {
+        i--;
+    }
+    if (i < 3 || body[i - 2] != '"') {
+        return -1;
+    }
+    size_t end = i - 2;
+    size_t start = end;
+    while (start > 0 && body[start - 1] != '"') {
+        start--;
+    }
+    if (start == 0 || end - start >= out_len) {
+        return -1;
+    }
+    memcpy(out, body + start, end - start);
+    out[end - start] = '\0';
+    return 0;
+}
+
 json_t *json_parse_body(const char *body, size_t len, struct api_error *e)
 {
     json_error_t jerr;
@@ -59,8 +85,16 @@ json_t *json_parse_body(const char *body, size_t len, struct api_error *e)
     }
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        api_fail(e, JZ_INVALID_JSON, "", "malformed JSON at byte %d: %s", jerr.position,
-                 jerr.text);
+        char key[64];
+        /* Valid JSON with an integer too large for int64 is a bad value, not bad JSON: name
+         * the field it was given for. */
+        if (strstr(jerr.text, "too big") && key_before(body, (size_t)jerr.position, key,
+                                                       sizeof key) == 0) {
+            api_fail(e, JZ_INVALID_FIELD, key, "%s is out of range", key);
+        } else {
+            api_fail(e, JZ_INVALID_JSON, "", "malformed JSON at byte %d: %s", jerr.position,
+                     jerr.text);
+        }
         return NULL;
     }
     if (!json_is_object(root)) {
@@ -180,7 +214,13 @@ int json_fields_parse(json_t *obj, const struct field_spec *specs, size_t n, con
     const char *key;
     json_t *v;
     if (!json_is_object(obj)) {
-        return api_fail(e, JZ_INVALID_FIELD, prefix, "an object is expected");
+        /* "transfers[3]." names the item as "transfers[3]". */
+        snprintf(name, sizeof name, "%s", prefix);
+        size_t n_name = strlen(name);
+        if (n_name > 0 && name[n_name - 1] == '.') {
+            name[n_name - 1] = '\0';
+        }
+        return api_fail(e, JZ_INVALID_FIELD, name, "an object is expected");
     }
     json_object_foreach(obj, key, v) {
         const struct field_spec *sp = spec_find(specs, n, key);

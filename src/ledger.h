@@ -145,6 +145,10 @@ struct ledger_cmd {
     char memo[JZ_MEMO_MAX];
     char name[JZ_NAME_MAX];
     uint8_t name_len;
+    /* Wallet open: the holder's identity record, sealed (the ledger never reads it; the
+     * journal carries it to the holder store). */
+    uint8_t holder[JZ_HOLDER_SEALED_MAX];
+    uint8_t holder_len;
 };
 
 /* The outcome of one command. */
@@ -211,7 +215,8 @@ const struct ledger_config *ledger_get_config(const ledger *l);
  *   Creates the operator (with key_id and sealed as its API credentials; a replay keeps the
  *   first ones) and its treasury wallet (tier 1, treasury, soft, active).
  *
- * WALLET_OPEN: actor must be an operator (forbidden for central). id zero -> invalid_field ID.
+ * WALLET_OPEN (holder, the sealed identity record, is carried, never read or compared):
+ *   actor must be an operator (forbidden for central). id zero -> invalid_field ID.
  *   If the id exists: same operator, kind, tier, form, parent and mcc -> ok, replayed;
  *   otherwise id_conflict naming the first differing of OPERATOR, KIND, TIER, FORM, PARENT,
  *   MCC. kind must be personal|corporate|merchant (invalid_field KIND); tier 1-4 (TIER);

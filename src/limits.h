@@ -30,6 +30,15 @@
 #define JZ_REF_MAX 64
 #define JZ_MEMO_MAX 140
 
+/* A wallet holder's identity record (DESIGN.md §8), sealed before it reaches the journal:
+ * three length-prefixed fields (name <= 64, ID number <= 32, phone <= 20 bytes) plus the
+ * seal's 48 bytes. */
+#define JZ_HOLDER_NAME_MAX 64
+#define JZ_HOLDER_ID_NUMBER_MAX 32
+#define JZ_HOLDER_PHONE_MAX 20
+#define JZ_HOLDER_PLAIN_MAX (3 + JZ_HOLDER_NAME_MAX + JZ_HOLDER_ID_NUMBER_MAX + JZ_HOLDER_PHONE_MAX)
+#define JZ_HOLDER_SEALED_MAX (JZ_HOLDER_PLAIN_MAX + 48)
+
 /* Idempotency: DESIGN.md §2 asks for at least 7 days. */
 #define JZ_IDEMPOTENCY_WINDOW_MS (7LL * 24 * 3600 * 1000)
 

@@ -198,6 +198,12 @@ int node_unseal_secret(const node *nd, const jz_id *key_id,
                          secret);
 }
 
+int node_seal_holder(const node *nd, const jz_id *wallet_id, const void *plain, size_t len,
+                     uint8_t *out)
+{
+    return crypto_seal(nd->master, wallet_id->b, sizeof wallet_id->b, plain, len, out);
+}
+
 /* ---- Init ---- */
 
 static int genesis(const char *dir, char *err, size_t n)

@@ -75,6 +75,11 @@ int node_unseal_secret(const node *nd, const jz_id *key_id,
                        const uint8_t sealed[LEDGER_SEALED_BYTES],
                        uint8_t secret[NODE_SECRET_BYTES]);
 
+/* Seals a holder identity record for wallet_id (the associated data) under the master key:
+ * out receives len + CRYPTO_SEAL_OVERHEAD bytes. */
+int node_seal_holder(const node *nd, const jz_id *wallet_id, const void *plain, size_t len,
+                     uint8_t *out);
+
 /* Rebuilds DIR/history.db from the journal (the node must be stopped): the result is the
  * same as the projector's. */
 int node_reindex(const char *dir, char *err, size_t err_len);

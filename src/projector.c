@@ -81,6 +81,9 @@ static int project_command(const struct ledger_cmd *c, struct group_ctx *g)
     case LEDGER_OP_HOLD_VOID:
         return store_resolve_hold(g->store, &c->id, LEDGER_HOLD_VOIDED, 0);
     case LEDGER_OP_WALLET_OPEN:
+        if (c->holder_len > 0 && store_put_holder(g->store, &c->id, c->holder, c->holder_len) != 0) {
+            return -1;
+        }
         return store_put_wallet(g->store, &c->id, c->actor, c->kind, c->tier, c->form,
                                 &c->credit, g->timestamp);
     case LEDGER_OP_GENESIS:

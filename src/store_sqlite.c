@@ -27,6 +27,8 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS holds(id BLOB PRIMARY KEY, debit BLOB NOT NULL,"
     " credit BLOB NOT NULL, amount INTEGER NOT NULL, deadline INTEGER NOT NULL,"
     " created_at INTEGER NOT NULL, status INTEGER NOT NULL, captured INTEGER NOT NULL)"
+    " WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS holders(wallet BLOB PRIMARY KEY, sealed BLOB NOT NULL)"
     " WITHOUT ROWID;";
 
 enum stmt_id {
@@ -43,6 +45,7 @@ enum stmt_id {
     ST_GET_HOLD,
     ST_RESOLVE_HOLD,
     ST_COUNT_TREASURIES,
+    ST_PUT_HOLDER,
     ST_COUNT
 };
 
@@ -60,6 +63,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_GET_HOLD] = "SELECT debit, credit, amount FROM holds WHERE id=?1",
     [ST_RESOLVE_HOLD] = "UPDATE holds SET status=?2, captured=?3 WHERE id=?1",
     [ST_COUNT_TREASURIES] = "SELECT count(*) FROM wallets WHERE kind=4",
+    [ST_PUT_HOLDER] = "INSERT OR IGNORE INTO holders VALUES(?1,?2)",
 };
 
 struct reader {
@@ -263,6 +267,14 @@ int store_put_wallet(store *s, const jz_id *id, uint16_t operator_index, uint8_t
     return run(st);
 }
 
+int store_put_holder(store *s, const jz_id *wallet, const uint8_t *sealed, size_t len)
+{
+    sqlite3_stmt *st = s->stmts[ST_PUT_HOLDER];
+    bind_id(st, 1, wallet);
+    sqlite3_bind_blob(st, 2, sealed, (int)len, SQLITE_TRANSIENT);
+    return run(st);
+}
+
 int64_t store_next_institution(store *s)
 {
     sqlite3_stmt *st = s->stmts[ST_COUNT_TREASURIES];
@@ -436,6 +448,7 @@ int store_digest(store *s, uint8_t out[32])
         "SELECT * FROM wallet_transfers ORDER BY wallet, pos",
         "SELECT * FROM wallets ORDER BY id",
         "SELECT * FROM holds ORDER BY id",
+        "SELECT * FROM holders ORDER BY wallet",
         "SELECT * FROM meta ORDER BY key",
     };
     crypto_sm3_ctx *ctx = crypto_sm3_new();

@@ -50,6 +50,8 @@ void store_rollback(store *s);
 int store_put_transfer(store *s, const struct store_transfer *t);
 int store_put_wallet(store *s, const jz_id *id, uint16_t operator_index, uint8_t kind,
                      uint8_t tier, uint8_t form, const jz_id *parent, int64_t created_at);
+/* A wallet holder's sealed identity record (the holder store of DESIGN.md §8). */
+int store_put_holder(store *s, const jz_id *wallet, const uint8_t *sealed, size_t len);
 /* The index the next institution will have: the number of treasury wallets stored. */
 int64_t store_next_institution(store *s);
 int store_update_wallet(store *s, const jz_id *id, uint8_t tier, uint8_t status);

@@ -4,6 +4,7 @@
  * pages, institutions and their credentials, the audit head.
  */
 #include <signal.h>
+#include <stdlib.h>
 
 #include "server.h"
 #include "test.h"
@@ -201,4 +202,34 @@ TEST(api_holds_batches_institutions_audit)
     srv_response_free(&r);
     CHECK_EQ_INT(srv_call(&w.s, NULL, "GET", "/v1/wallets/abc", NULL, NULL), 401);
     CHECK_EQ_INT(srv_stop(&w.s, SIGTERM), 0);
+}
+
+/* True when needle occurs in any file under dir. */
+static bool found_on_disk(const char *dir, const char *needle)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "grep -rqa -- '%s' '%s'", needle, dir);
+    return system(cmd) == 0;
+}
+
+TEST(api_holder_identity_is_sealed_never_on_disk_in_clear)
+{
+    struct world w;
+    REQUIRE(world_start(&w) == 0);
+    char id[33];
+    char body[400];
+    srv_new_id(id);
+    snprintf(body, sizeof body, "{\"id\":\"%s\",\"kind\":\"personal\",\"tier\":2,\"form\":\"soft\","
+             "\"holder\":{\"name\":\"Zhang Sanfeng-Quux\",\"id_number\":\"51010419900307XYZW\","
+             "\"phone\":\"13912345678\"}}", id);
+    CHECK_EQ_INT(srv_call(&w.s, &w.op, "POST", "/v1/wallets", body, NULL), 201);
+    CHECK_EQ_INT(srv_stop(&w.s, SIGTERM), 0); /* journal, snapshot and history all written */
+    CHECK(!found_on_disk(w.s.dir, "Zhang Sanfeng-Quux"));
+    CHECK(!found_on_disk(w.s.dir, "51010419900307XYZW"));
+    CHECK(!found_on_disk(w.s.dir, "13912345678"));
+    /* The record is there, sealed: the holder store has one row for the wallet. */
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "test \"$(sqlite3 '%s/history.db' 'select count(*) from holders')\" = 1",
+             w.s.dir);
+    CHECK(system(cmd) == 0);
 }

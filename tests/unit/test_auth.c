@@ -103,8 +103,8 @@ TEST(auth_accepts_and_refuses_in_order)
     s.r.path_and_query = "/v1/holds";
     CHECK_EQ_INT(check(a, &s, now, &e), JZ_BAD_SIGNATURE);
     s.r.path_and_query = "/v1/transfers";
-    s.r.signature = "zz";
-    CHECK_EQ_INT(check(a, &s, now, &e), JZ_BAD_SIGNATURE);
+    s.r.signature = "zz"; /* malformed: not 64 hex digits */
+    CHECK_EQ_INT(check(a, &s, now, &e), JZ_UNAUTHENTICATED);
     s.r.signature = s.sig;
     /* Refused attempts did not burn the nonce: the genuine request still goes through, at the
      * edge of the window. */

@@ -173,6 +173,8 @@ TEST(command_codec_round_trips_every_op)
             c.name_len = 4;
             memcpy(c.name, "ICBC", 4);
             if (variant) {
+                c.holder_len = JZ_HOLDER_SEALED_MAX;
+                memset(c.holder, 'h', JZ_HOLDER_SEALED_MAX);
                 c.ref_len = JZ_REF_MAX;
                 memset(c.ref, 'r', JZ_REF_MAX);
                 c.memo_len = JZ_MEMO_MAX;
