@@ -94,23 +94,26 @@ static int ossl_fail(void)
 
 /* ---- SM3 ---- */
 
+/* One-shot hashing and MACs run on every API request: each thread keeps its contexts
+ * (creating OpenSSL 3 contexts costs more than hashing a request). They live as long as the
+ * thread; OpenSSL's thread-exit cleanup does not know them, so they are freed only at exit. */
+static _Thread_local crypto_sm3_ctx *tls_sm3;
+static _Thread_local EVP_MAC_CTX *tls_hmac;
+
 int crypto_sm3(const void *data, size_t len, uint8_t out[CRYPTO_SM3_BYTES])
 {
-    crypto_sm3_ctx *ctx = crypto_sm3_new();
     uint8_t digest[CRYPTO_SM3_BYTES];
-    int rc = -1;
-
-    if (ctx == NULL) {
+    if (tls_sm3 == NULL) {
+        tls_sm3 = crypto_sm3_new();
+    } else if (crypto_sm3_init(tls_sm3) != 0) {
         return -1;
     }
-    if (crypto_sm3_update(ctx, data, len) != 0 || crypto_sm3_final(ctx, digest) != 0) {
-        goto free_ctx;
+    if (tls_sm3 == NULL || crypto_sm3_update(tls_sm3, data, len) != 0 ||
+        crypto_sm3_final(tls_sm3, digest) != 0) {
+        return -1;
     }
     memcpy(out, digest, sizeof digest);
-    rc = 0;
-free_ctx:
-    crypto_sm3_free(ctx);
-    return rc;
+    return 0;
 }
 
 crypto_sm3_ctx *crypto_sm3_new(void)
@@ -195,13 +198,22 @@ int crypto_hmac_sm3(const void *key, size_t key_len, const void *data, size_t le
     if (!algs_ready()) {
         return -1;
     }
-    ctx = EVP_MAC_CTX_new(algs.hmac);
+    if (tls_hmac == NULL) {
+        /* The digest is set once: looking "SM3" up by name on every init cost more than the
+         * MAC itself. */
+        tls_hmac = EVP_MAC_CTX_new(algs.hmac);
+        if (tls_hmac != NULL && EVP_MAC_CTX_set_params(tls_hmac, params) != 1) {
+            EVP_MAC_CTX_free(tls_hmac);
+            tls_hmac = NULL;
+        }
+    }
+    ctx = tls_hmac;
     if (ctx == NULL) {
         goto fail;
     }
-    /* A NULL key would mean "keep the previous key", which a fresh context does not have;
-     * an empty key must be passed as a real pointer with length 0. */
-    if (EVP_MAC_init(ctx, key_len > 0 ? key : empty_key, key_len, params) != 1) {
+    /* A NULL key would mean "keep the previous key": an empty key must be passed as a real
+     * pointer with length 0. */
+    if (EVP_MAC_init(ctx, key_len > 0 ? key : empty_key, key_len, NULL) != 1) {
         goto fail;
     }
     if (len > 0 && EVP_MAC_update(ctx, data, len) != 1) {
@@ -216,7 +228,6 @@ fail:
     if (rc != 0) {
         ossl_fail();
     }
-    EVP_MAC_CTX_free(ctx);
     crypto_wipe(mac, sizeof mac);
     return rc;
 }

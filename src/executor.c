@@ -259,6 +259,7 @@ static void run_snapshot(executor *e)
 
 static void *executor_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "jz-executor"); /* names show in top and perf */
     executor *e = arg;
     pthread_mutex_lock(&e->mu);
     for (;;) {
@@ -349,6 +350,7 @@ static int journal_buffers(executor *e, const uint32_t *numbers, uint32_t n, uin
 
 static void *journal_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "jz-journal"); /* names show in top and perf */
     executor *e = arg;
     uint32_t numbers[EXECUTOR_BUFFERS];
     pthread_mutex_lock(&e->mu);

@@ -340,6 +340,7 @@ struct prep {
 
 static void *prep_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "jz-segprep"); /* names show in top and perf */
     struct prep *p = arg;
     pthread_mutex_lock(&p->mu);
     for (;;) {

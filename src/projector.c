@@ -12,7 +12,7 @@
 
 /* Records per store transaction: large enough to amortise the commit, small enough that a
  * reader waiting for a fresh transfer is not kept long. */
-#define RECORDS_PER_COMMIT 64
+#define RECORDS_PER_COMMIT 1024
 
 struct projector {
     char dir[2048];
@@ -167,6 +167,7 @@ static int project_run(journal_reader *r, store *s, struct ledger_cmd *scratch, 
 
 static void *projector_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "jz-projector"); /* names show in top and perf */
     projector *p = arg;
     char err[512];
     pthread_mutex_lock(&p->mu);
