@@ -23,7 +23,7 @@ CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/openapi_json.o
 TEST_SRC := $(wildcard tests/*.c tests/unit/*.c tests/crash/*.c tests/fault/*.c tests/integration/*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test asan test-run test-deps bench run clean deps
+.PHONY: all test asan test-run test-deps bench bench-api run clean deps
 all: $(BUILD)/jiaozi
 
 $(BUILD)/%.o: %.c
@@ -73,6 +73,12 @@ bench:
 	bash bench/run.sh
 
 # The main job: demo data on ./jiaozi-data, then the API (Ctrl-C stops it cleanly).
+# The API's load benchmark beside nginx on the same connections (bench/api_README.md).
+bench-api:
+	bash scripts/deps.sh --bench
+	$(MAKE) $(BUILD)/jiaozi
+	bash bench/api_bench.sh
+
 run: deps
 	$(MAKE) $(BUILD)/jiaozi
 	$(BUILD)/jiaozi demo --data jiaozi-data
