@@ -13,6 +13,10 @@
 static const char schema[] =
     "PRAGMA journal_mode=WAL;"
     "PRAGMA synchronous=NORMAL;"
+    /* The projector's working set (recent pages of four b-trees) stays in memory; the WAL
+     * is folded back less often. Both cut its CPU per transfer under load. */
+    "PRAGMA cache_size=-65536;"
+    "PRAGMA wal_autocheckpoint=8192;"
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
     "INSERT OR IGNORE INTO meta VALUES('projected_seq', 0);"
     "INSERT OR IGNORE INTO meta VALUES('schema_version', 1);"
