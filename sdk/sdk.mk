@@ -25,7 +25,7 @@ SDK_PIC_OBJ    := $(SDK_LIB_SRC:%.c=$(BUILD)/pic/%.o)
 JANSSON_CFLAGS := $(shell pkg-config --cflags jansson 2>/dev/null)
 JANSSON_LIBS   := $(or $(shell pkg-config --libs jansson 2>/dev/null),-ljansson)
 # What the shared library itself needs (not sqlite3 or the rest of LDLIBS).
-SDK_SO_LIBS    := $(or $(shell pkg-config --libs libcrypto 2>/dev/null),-lcrypto) $(JANSSON_LIBS)
+SDK_SO_LIBS    := $(or $(shell pkg-config --libs openssl 2>/dev/null),-lssl -lcrypto) $(JANSSON_LIBS)
 
 CFLAGS += $(JANSSON_CFLAGS)
 LDLIBS += $(JANSSON_LIBS)

@@ -33,6 +33,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 /* EVP length arguments are int; bulk data goes through in chunks no larger than this. */
@@ -777,4 +778,106 @@ int crypto_unseal(const uint8_t key[CRYPTO_SEAL_KEY_BYTES], const void *aad, siz
         return -1;
     }
     return crypto_sm4_ctr(key, in, in + 16, len, out);
+}
+
+/* ---- TLS (server side), for jiaozi serve --tls-cert/--tls-key ---- */
+
+struct crypto_tls_server {
+    SSL_CTX *ctx;
+};
+
+struct crypto_tls_conn {
+    SSL *ssl;
+};
+
+int crypto_tls_server_new(const char *cert_path, const char *key_path, crypto_tls_server **out,
+                          char *err, size_t err_len)
+{
+    crypto_tls_server *t = calloc(1, sizeof *t);
+    if (t == NULL) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    t->ctx = SSL_CTX_new(TLS_server_method());
+    if (t->ctx == NULL || SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_use_certificate_chain_file(t->ctx, cert_path) != 1 ||
+        SSL_CTX_use_PrivateKey_file(t->ctx, key_path, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(t->ctx) != 1) {
+        unsigned long e = ERR_peek_last_error();
+        snprintf(err, err_len, "TLS: %s", e ? ERR_reason_error_string(e) : "cannot set up");
+        ERR_clear_error();
+        crypto_tls_server_free(t);
+        return -1;
+    }
+    SSL_CTX_set_mode(t->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    *out = t;
+    return 0;
+}
+
+void crypto_tls_server_free(crypto_tls_server *t)
+{
+    if (t == NULL) {
+        return;
+    }
+    SSL_CTX_free(t->ctx);
+    free(t);
+}
+
+int crypto_tls_accept(crypto_tls_server *t, int fd, crypto_tls_conn **out)
+{
+    crypto_tls_conn *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        return -1;
+    }
+    c->ssl = SSL_new(t->ctx);
+    if (c->ssl == NULL || SSL_set_fd(c->ssl, fd) != 1 || SSL_accept(c->ssl) != 1) {
+        ERR_clear_error();
+        crypto_tls_conn_free(c);
+        return -1;
+    }
+    *out = c;
+    return 0;
+}
+
+int crypto_tls_read(crypto_tls_conn *c, void *buf, size_t len)
+{
+    size_t got = 0;
+    int rc = SSL_read_ex(c->ssl, buf, len, &got);
+    if (rc != 1) {
+        ERR_clear_error();
+        return -1;
+    }
+    return (int)got;
+}
+
+int crypto_tls_pending(crypto_tls_conn *c)
+{
+    return SSL_pending(c->ssl);
+}
+
+int crypto_tls_write(crypto_tls_conn *c, const void *buf, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        size_t wrote = 0;
+        if (SSL_write_ex(c->ssl, (const char *)buf + done, len - done, &wrote) != 1) {
+            ERR_clear_error();
+            return -1;
+        }
+        done += wrote;
+    }
+    return 0;
+}
+
+void crypto_tls_conn_free(crypto_tls_conn *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    if (c->ssl != NULL) {
+        SSL_shutdown(c->ssl);
+        SSL_free(c->ssl);
+    }
+    ERR_clear_error();
+    free(c);
 }

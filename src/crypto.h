@@ -93,4 +93,20 @@ int crypto_seal(const uint8_t key[CRYPTO_SEAL_KEY_BYTES], const void *aad, size_
 int crypto_unseal(const uint8_t key[CRYPTO_SEAL_KEY_BYTES], const void *aad, size_t aad_len,
                   const uint8_t *in, size_t in_len, void *out);
 
+/* TLS, server side (TLS 1.2 and up, OpenSSL's defaults for ciphers). A server holds the
+ * certificate chain and key; each accepted connection is a crypto_tls_conn over a connected
+ * socket (blocking). read returns bytes read (>0) or -1 at the end or on error; write
+ * writes everything or returns -1. Both objects are owned by the caller. */
+typedef struct crypto_tls_server crypto_tls_server;
+typedef struct crypto_tls_conn crypto_tls_conn;
+int crypto_tls_server_new(const char *cert_path, const char *key_path, crypto_tls_server **out,
+                          char *err, size_t err_len);
+void crypto_tls_server_free(crypto_tls_server *t);
+int crypto_tls_accept(crypto_tls_server *t, int fd, crypto_tls_conn **out);
+int crypto_tls_read(crypto_tls_conn *c, void *buf, size_t len);
+/* Bytes already decrypted and waiting (poll() does not see them). */
+int crypto_tls_pending(crypto_tls_conn *c);
+int crypto_tls_write(crypto_tls_conn *c, const void *buf, size_t len);
+void crypto_tls_conn_free(crypto_tls_conn *c);
+
 #endif

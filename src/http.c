@@ -3,6 +3,8 @@
  */
 #include "http.h"
 
+#include "tls_front.h"
+
 #include <arpa/inet.h>
 #include <civetweb.h>
 #include <errno.h>
@@ -16,7 +18,8 @@ struct http_server {
     struct mg_context *ctx;
     struct http_config cfg;
     int port;
-    char tls_file[PATH_BYTES];
+    crypto_tls_server *tls; /* NULL for plain HTTP */
+    tls_front *front;
 };
 
 static bool path_chars_ok(const char *p)
@@ -175,35 +178,6 @@ static bool is_loopback(const char *listen)
            strncmp(listen, "[::1]:", 6) == 0;
 }
 
-/* civetweb wants certificate and key in one PEM file. */
-static int write_tls_file(http_server *s, char *err, size_t err_len)
-{
-    snprintf(s->tls_file, sizeof s->tls_file, "%s/tls.pem", s->cfg.data_dir);
-    int out = open(s->tls_file, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
-    const char *parts[2] = {s->cfg.tls_cert, s->cfg.tls_key};
-    int rc = out >= 0 ? 0 : -1;
-    for (int i = 0; rc == 0 && i < 2; i++) {
-        FILE *f = fopen(parts[i], "r");
-        char buf[4096];
-        size_t n;
-        if (!f) {
-            rc = -1;
-            break;
-        }
-        while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
-            rc = write(out, buf, n) == (ssize_t)n ? rc : -1;
-        }
-        fclose(f);
-    }
-    if (out >= 0) {
-        close(out);
-    }
-    if (rc != 0) {
-        snprintf(err, err_len, "TLS certificate or key unreadable: %s", strerror(errno));
-    }
-    return rc;
-}
-
 static int log_message(const struct mg_connection *conn, const char *message)
 {
     (void)conn;
@@ -223,14 +197,6 @@ int http_start(const struct http_config *cfg, http_server **out, char *err, size
                  "--tls-key, or --insecure", cfg->listen);
         return -1;
     }
-    if (tls) {
-        /* Debian 12's civetweb loads OpenSSL at run time by the 1.1 names; with OpenSSL 3
-         * some are gone and its TLS handshake calls a null function (seen here: a crash on
-         * the first request). Refuse rather than crash; terminate TLS in front of jiaozi. */
-        snprintf(err, err_len, "TLS is not available in this build (Debian's civetweb cannot "
-                 "drive OpenSSL 3): terminate TLS in a proxy in front of jiaozi");
-        return -1;
-    }
     http_server *s = calloc(1, sizeof *s);
     if (!s) {
         snprintf(err, err_len, "out of memory");
@@ -239,28 +205,27 @@ int http_start(const struct http_config *cfg, http_server **out, char *err, size
     s->cfg = *cfg;
     char ports[256];
     char threads[16];
-    snprintf(ports, sizeof ports, "%s%s", cfg->listen, tls ? "s" : "");
+    /* With TLS, civetweb serves only the relay from the TLS front, on loopback. */
+    snprintf(ports, sizeof ports, "%s", tls ? "127.0.0.1:0" : cfg->listen);
     snprintf(threads, sizeof threads, "%d", cfg->threads > 0 ? cfg->threads : 256);
-    if (tls && write_tls_file(s, err, err_len) != 0) {
+    if (tls && crypto_tls_server_new(cfg->tls_cert, cfg->tls_key, &s->tls, err, err_len) != 0) {
         free(s);
         return -1;
     }
-    mg_init_library(tls ? MG_FEATURES_SSL : 0);
+    mg_init_library(0);
     const char *options[] = {
         "listening_ports", ports, "num_threads", threads, "enable_keep_alive", "yes",
         "keep_alive_timeout_ms", "60000", "request_timeout_ms", "30000",
         "listen_backlog", "1024", "max_request_size", "16384", "tcp_nodelay", "1",
         /* The path as sent: the signature covers it byte for byte (API.md). */
-        "decode_url", "no",
-        tls ? "ssl_certificate" : NULL, tls ? s->tls_file : NULL,
-        tls ? "ssl_protocol_version" : NULL, tls ? "4" : NULL, /* TLS 1.2 and up */
-        NULL, NULL};
+        "decode_url", "no", NULL, NULL};
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof cb);
     cb.log_message = log_message;
     s->ctx = mg_start(&cb, s, options);
     if (!s->ctx) {
-        snprintf(err, err_len, "cannot listen on %s (in use, or a bad address?)", cfg->listen);
+        snprintf(err, err_len, "cannot listen on %s (in use, or a bad address?)", ports);
+        crypto_tls_server_free(s->tls);
         free(s);
         return -1;
     }
@@ -268,6 +233,16 @@ int http_start(const struct http_config *cfg, http_server **out, char *err, size
     struct mg_server_port p[4];
     int n = mg_get_server_ports(s->ctx, 4, p);
     s->port = n > 0 ? p[0].port : 0;
+    if (tls && tls_front_start(cfg->listen, s->port, s->tls, cfg->threads > 0 ? cfg->threads : 256,
+                               &s->front, err, err_len) != 0) {
+        mg_stop(s->ctx);
+        crypto_tls_server_free(s->tls);
+        free(s);
+        return -1;
+    }
+    if (tls) {
+        s->port = tls_front_port(s->front);
+    }
     *out = s;
     return 0;
 }
@@ -282,9 +257,8 @@ void http_stop(http_server *s)
     if (!s) {
         return;
     }
-    mg_stop(s->ctx);
-    if (s->tls_file[0]) {
-        unlink(s->tls_file);
-    }
+    tls_front_stop(s->front); /* no new TLS connections; open ones are closed */
+    mg_stop(s->ctx);          /* in-flight requests finish first */
+    crypto_tls_server_free(s->tls);
     free(s);
 }

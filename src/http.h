@@ -4,8 +4,9 @@
  * Why civetweb (bench/http_libs/README.md has the measurements): a pool of worker threads,
  * each serving one keep-alive connection at a time and free to block, fits the API's model
  * (a worker waits until its request is durable, and group commit gathers the waiting
- * workers' requests into one fsync); TLS comes from OpenSSL, as DESIGN.md asks; it is small,
- * maintained, packaged by Debian, and bounds request headers, bodies and connections.
+ * workers' requests into one fsync); it is small, maintained, packaged by Debian, and bounds
+ * request headers, bodies and connections. TLS is terminated by tls_front.c through OpenSSL 3
+ * (Debian 12's civetweb cannot drive OpenSSL 3 itself); civetweb then listens on loopback.
  * Only this module includes civetweb.h.
  */
 #ifndef JZ_HTTP_H
@@ -18,7 +19,7 @@ struct http_config {
     int threads;          /* worker threads = connections served at once; 0 = 256 */
     const char *tls_cert; /* PEM certificate chain, or NULL for plain HTTP */
     const char *tls_key;  /* PEM private key */
-    const char *data_dir; /* where the combined TLS file is written (mode 0600) */
+    const char *data_dir;
     bool insecure;        /* allow plain HTTP on a non-loopback address */
     bool log_requests;    /* one JSON line per request on stderr */
     api *api;

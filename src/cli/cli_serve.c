@@ -21,7 +21,7 @@ static const char serve_help[] =
     "central bank and its credentials, written to DIR/central.json (mode 0600).\n"
     "  --listen HOST:PORT   address (default 127.0.0.1:8080; port 0 picks a free one)\n"
     "  --threads N          HTTP workers = connections served at once (default 256)\n"
-    "  --tls-cert FILE      PEM certificate chain (with --tls-key: HTTPS)\n"
+    "  --tls-cert FILE      PEM certificate chain (with --tls-key: HTTPS, TLS 1.2+, OpenSSL)\n"
     "  --tls-key FILE       PEM private key\n"
     "  --insecure           allow plain HTTP on a non-loopback address\n"
     "  --rate N             requests a second per key, 0 = no limit (default 0)\n"
