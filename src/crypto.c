@@ -11,6 +11,7 @@
 #include "common.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -96,21 +97,57 @@ static int ossl_fail(void)
 /* ---- SM3 ---- */
 
 /* One-shot hashing and MACs run on every API request: each thread keeps its contexts
- * (creating OpenSSL 3 contexts costs more than hashing a request). They live as long as the
- * thread; OpenSSL's thread-exit cleanup does not know them, so they are freed only at exit. */
-static _Thread_local crypto_sm3_ctx *tls_sm3;
-static _Thread_local EVP_MAC_CTX *tls_hmac;
+ * (creating OpenSSL 3 contexts costs more than hashing a request), freed when the thread
+ * exits through a pthread key's destructor. */
+struct thread_ctx {
+    crypto_sm3_ctx *sm3;
+    EVP_MAC_CTX *hmac;
+};
+
+static pthread_key_t thread_ctx_key;
+static pthread_once_t thread_ctx_once = PTHREAD_ONCE_INIT;
+
+static void thread_ctx_free(void *p)
+{
+    struct thread_ctx *t = p;
+    crypto_sm3_free(t->sm3);
+    EVP_MAC_CTX_free(t->hmac);
+    free(t);
+}
+
+static void thread_ctx_key_make(void)
+{
+    ASSERT(pthread_key_create(&thread_ctx_key, thread_ctx_free) == 0);
+}
+
+static struct thread_ctx *thread_ctx(void)
+{
+    pthread_once(&thread_ctx_once, thread_ctx_key_make);
+    struct thread_ctx *t = pthread_getspecific(thread_ctx_key);
+    if (t == NULL) {
+        t = calloc(1, sizeof *t);
+        if (t != NULL && pthread_setspecific(thread_ctx_key, t) != 0) {
+            free(t);
+            t = NULL;
+        }
+    }
+    return t;
+}
 
 int crypto_sm3(const void *data, size_t len, uint8_t out[CRYPTO_SM3_BYTES])
 {
     uint8_t digest[CRYPTO_SM3_BYTES];
-    if (tls_sm3 == NULL) {
-        tls_sm3 = crypto_sm3_new();
-    } else if (crypto_sm3_init(tls_sm3) != 0) {
+    struct thread_ctx *t = thread_ctx();
+    if (t == NULL) {
         return -1;
     }
-    if (tls_sm3 == NULL || crypto_sm3_update(tls_sm3, data, len) != 0 ||
-        crypto_sm3_final(tls_sm3, digest) != 0) {
+    if (t->sm3 == NULL) {
+        t->sm3 = crypto_sm3_new();
+    } else if (crypto_sm3_init(t->sm3) != 0) {
+        return -1;
+    }
+    if (t->sm3 == NULL || crypto_sm3_update(t->sm3, data, len) != 0 ||
+        crypto_sm3_final(t->sm3, digest) != 0) {
         return -1;
     }
     memcpy(out, digest, sizeof digest);
@@ -199,16 +236,20 @@ int crypto_hmac_sm3(const void *key, size_t key_len, const void *data, size_t le
     if (!algs_ready()) {
         return -1;
     }
-    if (tls_hmac == NULL) {
+    struct thread_ctx *t = thread_ctx();
+    if (t == NULL) {
+        return -1;
+    }
+    if (t->hmac == NULL) {
         /* The digest is set once: looking "SM3" up by name on every init cost more than the
          * MAC itself. */
-        tls_hmac = EVP_MAC_CTX_new(algs.hmac);
-        if (tls_hmac != NULL && EVP_MAC_CTX_set_params(tls_hmac, params) != 1) {
-            EVP_MAC_CTX_free(tls_hmac);
-            tls_hmac = NULL;
+        t->hmac = EVP_MAC_CTX_new(algs.hmac);
+        if (t->hmac != NULL && EVP_MAC_CTX_set_params(t->hmac, params) != 1) {
+            EVP_MAC_CTX_free(t->hmac);
+            t->hmac = NULL;
         }
     }
-    ctx = tls_hmac;
+    ctx = t->hmac;
     if (ctx == NULL) {
         goto fail;
     }
