@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "common.h"
 #include "node.h"
+#include "projector.h"
 
 #define IN_FLIGHT 4
 #define FUND_FEN 500000 /* 5,000 CNY: under every tier's balance cap, so credits mostly fit */
@@ -32,6 +33,7 @@ static const char bench_help[] =
     "  --batch B      transfers per request, at most 8190 (default 8190)\n"
     "  --dir DIR      parent of the temporary data directory (default $TMPDIR or /tmp)\n"
     "  --keep         keep the data directory (for `jiaozi audit verify`)\n"
+    "  --history      also run the history projector, and report how fast it caught up\n"
     "  --json         print one JSON object\n";
 
 struct rng {
@@ -336,6 +338,25 @@ static void print_figures(const struct bench *b, const struct figures *f, uint64
     printf("\n  conservation          %s\n", cons);
 }
 
+/* How long the history projector needed, after the timed run, to hold everything durable. */
+static void report_projector(node *n, uint64_t transfers, double run_seconds, bool json)
+{
+    struct projector *p = node_projector(n);
+    double start = mono_s();
+    uint64_t head = executor_durable_seq(node_executor(n));
+    while (projector_projected_seq(p) < head) {
+        projector_wait(p, head, 1000);
+    }
+    double lag = mono_s() - start;
+    double rate = (double)transfers / (run_seconds + lag);
+    if (json) {
+        printf("{\"projector_catch_up_s\":%.3f,\"projector_transfers_per_s\":%.0f}\n", lag, rate);
+    } else {
+        printf("  history projector     caught up %.3f s after the run: about %.0f transfers/s\n",
+               lag, rate);
+    }
+}
+
 static int remove_tree(const char *dir)
 {
     char cmd[4200];
@@ -398,7 +419,7 @@ static int bench_run(struct bench *b, uint64_t transfers, uint32_t batch, struct
 int cli_bench(int argc, char **argv)
 {
     static const char *const known[] = {"--wallets", "--transfers", "--batch", "--dir", NULL};
-    static const char *const flags[] = {"--json", "--keep", "--help", NULL};
+    static const char *const flags[] = {"--json", "--keep", "--history", "--help", NULL};
     if (argc < 1 || strcmp(argv[0], "ledger") != 0 || cli_flag(argc, argv, "--help")) {
         fputs(bench_help, argc >= 1 && cli_flag(argc, argv, "--help") ? stdout : stderr);
         return cli_flag(argc, argv, "--help") ? 0 : 2;
@@ -435,7 +456,7 @@ int cli_bench(int argc, char **argv)
     cfg.holds_max = 1024;
     cfg.snapshot_every = 0;
     char err[1024];
-    struct node_options opt = {.dir = dir};
+    struct node_options opt = {.dir = dir, .history = cli_flag(argc, argv, "--history")};
     struct figures f;
     struct setup_query q;
     memset(&f, 0, sizeof f);
@@ -452,6 +473,9 @@ int cli_bench(int argc, char **argv)
         if (bench_run(&b, transfers, batch, &f, &q) == 0) {
             print_figures(&b, &f, transfers, batch, json, &q);
             rc = q.sum == 0 && q.invariants == 0 ? 0 : 1;
+            if (opt.history) {
+                report_projector(b.node, transfers, f.seconds, json);
+            }
         }
         if (node_close(b.node, false) != 0) {
             rc = 1;
