@@ -1204,6 +1204,19 @@ static void h_metrics(struct call *c)
                             &m->batch_seconds, true);
     metrics_write_gauge(b, "jiaozi_queue_depth", "Requests waiting for the executor.",
                         executor_queue_depth(a->ex));
+    const struct node_config *cfg = node_get_config(a->node);
+    metrics_write_gauge(b, "jiaozi_wallets", "Wallets in the ledger.",
+                        (int64_t)atomic_load(&m->wallets));
+    metrics_write_gauge(b, "jiaozi_wallets_max", "Wallets the node can hold (jiaozi.conf).",
+                        cfg->wallets_max);
+    metrics_write_gauge(b, "jiaozi_transfer_ids", "Transfer and hold ids remembered.",
+                        (int64_t)atomic_load(&m->transfer_ids));
+    metrics_write_gauge(b, "jiaozi_transfer_ids_max",
+                        "Ids the node can remember (jiaozi.conf); past it: capacity_exceeded.",
+                        cfg->transfers_max);
+    metrics_write_gauge(b, "jiaozi_holds", "Holds of any status.", (int64_t)atomic_load(&m->holds));
+    metrics_write_gauge(b, "jiaozi_holds_max", "Holds the node can hold (jiaozi.conf).",
+                        cfg->holds_max);
     uint64_t durable = executor_durable_seq(a->ex);
     uint64_t projected = projector_projected_seq(a->projector);
     metrics_write_gauge(b, "jiaozi_journal_head_seq", "Newest durable journal record.",

@@ -231,6 +231,10 @@ static void apply_buffer(executor *e, struct buffer *b)
         b->count += r->count;
     }
     ASSERT(b->size <= BUFFER_BYTES);
+    atomic_store_explicit(&e->metrics.wallets, ledger_wallet_count(e->ledger), memory_order_relaxed);
+    atomic_store_explicit(&e->metrics.transfer_ids, ledger_transfer_count(e->ledger),
+                          memory_order_relaxed);
+    atomic_store_explicit(&e->metrics.holds, ledger_hold_count(e->ledger), memory_order_relaxed);
 }
 
 /* Waits (lock held) until every filled buffer is written and synced. */

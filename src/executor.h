@@ -110,6 +110,8 @@ struct executor_metrics {
     struct metrics_histogram batch_seconds;
     _Atomic uint64_t commands;
     _Atomic uint64_t batches;
+    /* The ledger's tables, after the latest batch (capacity is in the configuration). */
+    _Atomic uint64_t wallets, transfer_ids, holds;
 };
 struct executor_metrics *executor_get_metrics(executor *e);
 /* Requests waiting in the queue now. */

@@ -344,6 +344,11 @@ uint64_t ledger_transfer_count(const ledger *l)
     return l->xfer_count;
 }
 
+uint32_t ledger_hold_count(const ledger *l)
+{
+    return l->hold_count;
+}
+
 int64_t ledger_last_timestamp(const ledger *l)
 {
     return l->last_timestamp;

@@ -347,6 +347,7 @@ int ledger_institution_index(const ledger *l, const char *inst_id);
 uint32_t ledger_wallet_count(const ledger *l);
 uint32_t ledger_institution_count(const ledger *l);
 uint64_t ledger_transfer_count(const ledger *l); /* idempotency entries in memory */
+uint32_t ledger_hold_count(const ledger *l);
 int64_t ledger_last_timestamp(const ledger *l);
 
 /* Sum of all balances (0 when conserved) computed by a full scan, with overflow checking;

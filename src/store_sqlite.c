@@ -141,8 +141,17 @@ void store_close(store *s)
     free(s);
 }
 
+static void store_config_once(void)
+{
+    /* SQLite's global allocation statistics take a mutex on every malloc: jiaozi does not
+     * read them. */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int store_open(const char *path, store **out, char *err, size_t err_len)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, store_config_once);
     store *s = calloc(1, sizeof *s);
     if (!s) {
         snprintf(err, err_len, "out of memory");
