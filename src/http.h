@@ -1,12 +1,17 @@
 /*
  * http.h: the HTTP/1.1 server in front of the API, on civetweb (Debian's libcivetweb).
  *
- * Why civetweb (bench/http_libs/README.md has the measurements): a pool of worker threads,
- * each serving one keep-alive connection at a time and free to block, fits the API's model
- * (a worker waits until its request is durable, and group commit gathers the waiting
- * workers' requests into one fsync); it is small, maintained, packaged by Debian, and bounds
- * request headers, bodies and connections. TLS is terminated by tls_front.c through OpenSSL 3
- * (Debian 12's civetweb cannot drive OpenSSL 3 itself); civetweb then listens on loopback.
+ * Why civetweb, and why it is not the last word (bench/http_libs/ has the measurements):
+ * its worker threads may block until their request is durable, which let the API be written
+ * as plain sequential code first, and group commit gathers the waiting workers' requests
+ * into one fsync. But the measurements taken since show it is the weakest of the four
+ * Debian libraries at what the API needs: with responses deferred ~2 ms (waiting for
+ * durability), 256 connections, civetweb did ~22k req/s where h2o did ~70k, libevent ~56k
+ * and libmicrohttpd 36-54k; every request costs a blocked thread's two wake-ups. Moving to
+ * an event loop (h2o or libevent, both with OpenSSL TLS) completing requests from the
+ * executor's callback (executor_request.on_done) is the way to the 50,000 req/s target.
+ * TLS is terminated by tls_front.c through OpenSSL 3 (Debian 12's civetweb cannot drive
+ * OpenSSL 3 itself); civetweb then listens on loopback.
  * Only this module includes civetweb.h.
  */
 #ifndef JZ_HTTP_H
