@@ -89,10 +89,10 @@ static void send_response(struct mg_connection *conn, const struct api_response 
     char head[512];
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                     "Cache-Control: no-store\r\n%s%s",
+                     "Cache-Control: no-store\r\n%s",
                      resp->status, mg_get_response_code_text(conn, resp->status),
                      resp->content_type, resp->body.len,
-                     close_after ? "Connection: close\r\n" : "", resp->allow ? "" : "");
+                     close_after ? "Connection: close\r\n" : "");
     if (resp->allow) {
         n += snprintf(head + n, sizeof head - (size_t)n, "Allow: %s\r\n", resp->allow);
     }
