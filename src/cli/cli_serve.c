@@ -26,6 +26,8 @@ static const char serve_help[] =
     "  --insecure           allow plain HTTP on a non-loopback address\n"
     "  --rate N             requests a second per key, 0 = no limit (default 0)\n"
     "  --burst N            token bucket size (default = rate)\n"
+    "  --queue N            requests waiting for the executor before 503 overloaded\n"
+    "                       (default 65536)\n"
     "  --quiet              no per-request log lines\n"
     "  --wallets N, --transfers N   sizes for a new DIR (see jiaozi init --help)\n";
 
@@ -112,7 +114,7 @@ int cli_serve(int argc, char **argv)
 {
     static const char *const known[] = {"--data", "--listen", "--threads", "--tls-cert",
                                         "--tls-key", "--rate", "--burst", "--wallets",
-                                        "--transfers", NULL};
+                                        "--transfers", "--queue", NULL};
     static const char *const flags[] = {"--insecure", "--quiet", "--help", NULL};
     if (cli_flag(argc, argv, "--help")) {
         fputs(serve_help, stdout);
@@ -135,7 +137,8 @@ int cli_serve(int argc, char **argv)
     }
     node *n = NULL;
     char err[1024];
-    struct node_options opt = {.dir = dir, .history = true};
+    struct node_options opt = {.dir = dir, .history = true,
+                               .queue_max = (uint32_t)cli_opt_u64(argc, argv, "--queue", 0, 1u << 24)};
     if (node_open(&opt, &n, err, sizeof err) != 0) {
         fprintf(stderr, "jiaozi serve: %s\n", err);
         return 1;

@@ -34,6 +34,11 @@ int world_start(struct world *w)
     if (srv_start(&w->s, dir, NULL) != 0) {
         return -1;
     }
+    return world_start_on(w);
+}
+
+int world_start_on(struct world *w)
+{
     return make_operator(w, "opa", &w->op, w->treasury) == 0 &&
                    make_operator(w, "opb", &w->op2, w->treasury2) == 0
                ? 0 : -1;

@@ -17,6 +17,8 @@ struct world {
 
 /* Starts the server in test_tmpdir()/node and creates both operators. 0 on success. */
 int world_start(struct world *w);
+/* The same two operators on a server the caller started in w->s (with its own options). */
+int world_start_on(struct world *w);
 /* Opens a wallet of c's operator (personal, soft, the given tier); returns the HTTP status
  * and writes the new wallet's id. */
 int open_wallet(struct world *w, const struct srv_creds *c, int tier, char id[33]);
