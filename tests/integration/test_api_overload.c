@@ -108,3 +108,27 @@ TEST(api_full_queue_answers_503_with_retry_after)
     srv_response_free(&r);
     CHECK_EQ_INT(srv_stop(&w.s, SIGTERM), 0);
 }
+
+TEST(api_rate_limit_answers_429_with_retry_after)
+{
+    struct srv s;
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/node", test_tmpdir());
+    REQUIRE(srv_start(&s, dir, "--rate 5 --burst 5") == 0);
+    int ok = 0, limited = 0;
+    struct srv_response r;
+    for (int i = 0; i < 12; i++) {
+        int status = srv_call(&s, &s.central, "GET", "/v1/institutions", NULL, &r);
+        ok += status == 200;
+        if (status == 429) {
+            limited++;
+            CHECK(strstr(r.body, "\"code\":\"rate_limited\"") != NULL);
+            CHECK(r.retry_after[0] != '\0');
+        }
+        srv_response_free(&r);
+    }
+    /* srv_start's own /healthz polls are unsigned and not counted against the key. */
+    CHECK(ok >= 5 && ok <= 6);
+    CHECK_EQ_INT(ok + limited, 12);
+    CHECK_EQ_INT(srv_stop(&s, SIGTERM), 0);
+}
