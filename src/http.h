@@ -4,12 +4,12 @@
  * Why civetweb, and why it is not the last word (bench/http_libs/ has the measurements):
  * its worker threads may block until their request is durable, which let the API be written
  * as plain sequential code first, and group commit gathers the waiting workers' requests
- * into one fsync. But the measurements taken since show it is the weakest of the four
- * Debian libraries at what the API needs: with responses deferred ~2 ms (waiting for
- * durability), 256 connections, civetweb did ~22k req/s where h2o did ~70k, libevent ~56k
- * and libmicrohttpd 36-54k; every request costs a blocked thread's two wake-ups. Moving to
- * an event loop (h2o or libevent, both with OpenSSL TLS) completing requests from the
- * executor's callback (executor_request.on_done) is the way to the 50,000 req/s target.
+ * into one fsync. But the comparison finished since shows it is the weakest of Debian's four at
+ * what the API needs: with answers deferred until a ~1 ms group commit, on 256 connections,
+ * civetweb did ~20-33k req/s where h2o did ~72k, libevent ~50k and libmicrohttpd ~45k (and
+ * ~80-110k immediate at ~100k req/s per core). Its recommendation: libmicrohttpd's epoll pool
+ * with suspend/resume, the request resumed from the executor's callback
+ * (executor_request.on_done); its TLS is GnuTLS, so tls_front.c would stay for OpenSSL.
  * TLS is terminated by tls_front.c through OpenSSL 3 (Debian 12's civetweb cannot drive
  * OpenSSL 3 itself); civetweb then listens on loopback.
  * Only this module includes civetweb.h.

@@ -1,7 +1,8 @@
 /* libmicrohttpd 0.9.75 trial server: POST /echo -> 201 JSON.
- * Variants: "pool" = internal epoll thread pool (deferred: MHD_suspend_connection, the
- * executor calls MHD_resume_connection); "tpc" = thread per connection (deferred: the
- * handler blocks on a condition variable until the executor completes). */
+ * Variants: "pool" = internal epoll thread pool and "turbo" = the same with MHD_USE_TURBO
+ * (deferred: MHD_suspend_connection, the executor calls MHD_resume_connection); "tpc" =
+ * thread per connection (deferred: the handler blocks on a condition variable until the
+ * executor completes). */
 #include "common.h"
 #include <microhttpd.h>
 #include <unistd.h>

@@ -19,7 +19,7 @@ LIBS=${LIBS:-"mhd libevent h2o civetweb"}
 # lib:threads:variant. MAIN: each library's natural multi-threaded model on 2 cores;
 # EXTRA: alternatives, measured at $EXTRA_CONNS connections and at the fixed rate.
 MAIN=${MAIN:-"mhd:2:pool libevent:2:reuseport h2o:2:reuseport civetweb:300:threads"}
-EXTRA=${EXTRA-"mhd:2:turbo mhd:2:tpc libevent:1:reuseport h2o:1:reuseport"}
+EXTRA=${EXTRA-"mhd:2:turbo mhd:2:tpc libevent:1:reuseport h2o:1:reuseport civetweb:300:raw"}
 PORT=${PORT:-18100}
 OUT=build
 mkdir -p "$OUT"
