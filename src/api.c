@@ -2,6 +2,7 @@
  * api.c: routes, authorisation, validation and responses of the HTTP JSON API (see api.h).
  */
 #include "api.h"
+#include "api_ext.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,6 +43,13 @@ enum route {
     R_HOLD_CAPTURE,
     R_HOLD_VOID,
     R_COUNT
+};
+/* Extension routes are numbered R_COUNT + their index in the api's flattened table. */
+#define ROUTE_SLOTS (R_COUNT + API_EXT_ROUTES_MAX)
+
+struct ext_route {
+    const struct api_ext_route *r;
+    uint32_t module;
 };
 
 static const char *const route_names[R_COUNT] = {
@@ -89,20 +97,33 @@ struct api {
     struct institution_cache insts[JZ_INSTITUTIONS_MAX];
     uint32_t inst_count;
     pthread_mutex_t create_mu; /* one institution creation at a time: keys are added in order */
-    _Atomic uint64_t requests[R_COUNT][STATUS_SLOTS];
-    struct metrics_histogram latency[R_COUNT];
+    _Atomic uint64_t requests[ROUTE_SLOTS][STATUS_SLOTS];
+    struct metrics_histogram latency[ROUTE_SLOTS];
+    struct ext_route ext[API_EXT_ROUTES_MAX];
+    uint32_t ext_count;
+    void *ext_state[16];
+    bool ext_opened[16];
 };
+
+/* The route table is built once (api_new); matching reads it without locks. The first
+ * api's table serves the process-wide helpers api_route_name and api_body_limit. */
+static struct ext_route g_ext[API_EXT_ROUTES_MAX];
+static uint32_t g_ext_count;
+static pthread_once_t g_ext_once = PTHREAD_ONCE_INIT;
 
 /* The request being handled: what the handlers share. */
 struct call {
     api *a;
     const struct api_request *req;
     struct api_response *resp;
-    enum route route;
+    int route; /* enum route, or R_COUNT + an extension route */
     jz_id path_id;
+    char params[API_EXT_PARAMS_MAX][160];
     char path_inst[JZ_INSTITUTION_ID_MAX + 1];
     int actor; /* institution index of the caller */
 };
+
+static const char *route_name(int r);
 
 static int64_t wall_ms(void)
 {
@@ -1164,7 +1185,7 @@ static void write_request_metrics(api *a, struct jbuf *b)
     char line[256];
     jb_lit(b, "# HELP jiaozi_http_requests_total HTTP requests by route and status.\n"
               "# TYPE jiaozi_http_requests_total counter\n");
-    for (int r = 0; r < R_COUNT; r++) {
+    for (int r = 0; r < R_COUNT + (int)a->ext_count; r++) {
         for (int s = 0; s < STATUS_SLOTS; s++) {
             uint64_t v = atomic_load_explicit(&a->requests[r][s], memory_order_relaxed);
             if (v == 0) {
@@ -1172,13 +1193,13 @@ static void write_request_metrics(api *a, struct jbuf *b)
             }
             snprintf(line, sizeof line,
                      "jiaozi_http_requests_total{route=\"%s\",status=\"%d\"} %" PRIu64 "\n",
-                     route_names[r], s < STATUS_SLOTS - 1 ? counted_statuses[s] : 0, v);
+                     route_name(r), s < STATUS_SLOTS - 1 ? counted_statuses[s] : 0, v);
             jb_lit(b, line);
         }
     }
-    for (int r = 0; r < R_COUNT; r++) {
-        char labels[96];
-        snprintf(labels, sizeof labels, "route=\"%s\"", route_names[r]);
+    for (int r = 0; r < R_COUNT + (int)a->ext_count; r++) {
+        char labels[192];
+        snprintf(labels, sizeof labels, "route=\"%s\"", route_name(r));
         metrics_write_histogram(b, "jiaozi_http_request_duration_seconds",
                                 "Time to answer a request, by route.", labels, &a->latency[r],
                                 r == 0);
@@ -1237,7 +1258,7 @@ static void h_openapi(struct call *c)
 /* ---- Routing ---- */
 
 struct route_match {
-    enum route route;
+    int route;
     bool method_ok;
     bool signed_route;
     bool has_body; /* the method carries a JSON body */
@@ -1339,6 +1360,98 @@ static const char *route_allow(enum route r)
     return strcmp(m, "GET POST") == 0 ? "GET, POST" : strcmp(m, "GET PATCH") == 0 ? "GET, PATCH" : m;
 }
 
+/* Whether path matches pattern; captures the {name} segments into params (may be NULL). */
+static bool pattern_match(const char *pattern, const char *path, char params[][160])
+{
+    int np = 0;
+    const char *p = pattern, *q = path;
+    while (*p && *q) {
+        if (*p != '/' || *q != '/') {
+            return false;
+        }
+        p++;
+        q++;
+        const char *pe = strchrnul(p, '/');
+        const char *qe = strchrnul(q, '/');
+        size_t ql = (size_t)(qe - q);
+        if (*p == '{') {
+            if (ql == 0 || ql >= 160 || np == API_EXT_PARAMS_MAX) {
+                return false;
+            }
+            if (params) {
+                memcpy(params[np], q, ql);
+                params[np][ql] = '\0';
+            }
+            np++;
+        } else if ((size_t)(pe - p) != ql || memcmp(p, q, ql) != 0) {
+            return false;
+        }
+        p = pe;
+        q = qe;
+    }
+    return *p == '\0' && *q == '\0';
+}
+
+static int ext_find(const char *method, const char *path, bool *any_method)
+{
+    *any_method = false;
+    for (uint32_t i = 0; i < g_ext_count; i++) {
+        if (pattern_match(g_ext[i].r->pattern, path, NULL)) {
+            if (strcmp(g_ext[i].r->method, method) == 0) {
+                return (int)i;
+            }
+            *any_method = true;
+        }
+    }
+    return -1;
+}
+
+static struct route_match ext_route_of(const char *method, const char *path,
+                                       struct route_match m)
+{
+    bool any = false;
+    int i = ext_find(method, path, &any);
+    if (i >= 0) {
+        m.route = R_COUNT + i;
+        m.method_ok = true;
+    } else if (any) {
+        /* The pattern exists with other methods: 405 names them. */
+        for (uint32_t k = 0; k < g_ext_count; k++) {
+            if (pattern_match(g_ext[k].r->pattern, path, NULL)) {
+                m.route = R_COUNT + (int)k;
+                break;
+            }
+        }
+        m.method_ok = false;
+    }
+    m.signed_route = m.route != R_NONE;
+    m.has_body = strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0 ||
+                 strcmp(method, "PUT") == 0;
+    return m;
+}
+
+/* "GET, PATCH": the methods of every extension route with the same pattern as route k. */
+static const char *ext_allow(int k)
+{
+    static _Thread_local char allow[64];
+    allow[0] = '\0';
+    for (uint32_t i = 0; i < g_ext_count; i++) {
+        if (strcmp(g_ext[i].r->pattern, g_ext[k].r->pattern) == 0 &&
+            strlen(allow) + strlen(g_ext[i].r->method) + 3 < sizeof allow) {
+            if (allow[0]) {
+                strcat(allow, ", ");
+            }
+            strcat(allow, g_ext[i].r->method);
+        }
+    }
+    return allow;
+}
+
+static const char *route_name(int r)
+{
+    return r < R_COUNT ? route_names[r] : g_ext[r - R_COUNT].r->pattern;
+}
+
 static struct route_match route_of(const char *method, const char *path, char seg[4][160])
 {
     struct route_match m = {.route = R_NONE};
@@ -1349,6 +1462,9 @@ static struct route_match route_of(const char *method, const char *path, char se
         m.route = R_METRICS;
     } else if ((n = split_path(path, seg)) > 0) {
         m.route = match_v1(seg, n);
+        if (m.route == R_NONE) {
+            return ext_route_of(method, path, m);
+        }
     }
     if (m.route == R_NONE) {
         return m;
@@ -1372,12 +1488,21 @@ const char *api_route_name(const char *method, const char *path)
 {
     char seg[4][160];
     struct route_match m = route_of(method, path, seg);
-    return m.route == R_NONE ? "" : route_names[m.route];
+    return m.route == R_NONE ? "" : route_name(m.route);
 }
 
 size_t api_body_limit(const char *path)
 {
-    return strcmp(path, "/v1/transfers/batch") == 0 ? API_BATCH_BODY_MAX : API_BODY_MAX;
+    if (strcmp(path, "/v1/transfers/batch") == 0) {
+        return API_BATCH_BODY_MAX;
+    }
+    size_t max = 0;
+    for (uint32_t i = 0; i < g_ext_count; i++) {
+        if (g_ext[i].r->body_max > max && pattern_match(g_ext[i].r->pattern, path, NULL)) {
+            max = g_ext[i].r->body_max;
+        }
+    }
+    return max > API_BODY_MAX ? max : API_BODY_MAX;
 }
 
 /* The {id} of a route from the path: a 32-hex id, or an institution id. */
@@ -1406,8 +1531,11 @@ static int path_param(struct call *c, char seg[4][160])
 
 /* ---- Dispatch ---- */
 
-static bool body_optional(enum route r)
+static bool body_optional(int r)
 {
+    if (r >= R_COUNT) {
+        return g_ext[r - R_COUNT].r->body_optional;
+    }
     return r == R_WALLET_CLOSE || r == R_HOLD_CAPTURE || r == R_HOLD_VOID;
 }
 
@@ -1441,7 +1569,7 @@ static int read_body(struct call *c, json_t **out)
 
 /* API.md: central "reads everything and moves nothing but quota"; an operator's routes are
  * refused to it before the ledger is asked. */
-static bool operators_only(enum route r)
+static bool operators_only(int r)
 {
     return r == R_WALLETS || r == R_WALLET || r == R_WALLET_CLOSE || r == R_TRANSFERS ||
            r == R_TRANSFERS_BATCH || r == R_HOLDS || r == R_HOLD_CAPTURE || r == R_HOLD_VOID;
@@ -1486,11 +1614,31 @@ static void dispatch_get(struct call *c)
     }
 }
 
-static bool has_path_param(enum route r)
+static bool has_path_param(int r)
 {
     return r == R_INSTITUTION || r == R_WALLET || r == R_WALLET_CLOSE ||
            r == R_WALLET_TRANSFERS || r == R_TRANSFER || r == R_HOLD || r == R_HOLD_CAPTURE ||
            r == R_HOLD_VOID;
+}
+
+static void handle_ext(struct call *c, const struct route_match *m)
+{
+    const struct ext_route *e = &c->a->ext[m->route - R_COUNT];
+    if (e->r->access == API_EXT_CENTRAL && !is_central(c)) {
+        fail(c, JZ_FORBIDDEN, "", "only the central bank may do this");
+        return;
+    }
+    if (e->r->access == API_EXT_OPERATORS && is_central(c)) {
+        fail(c, JZ_FORBIDDEN, "", "the central bank moves nothing but quota");
+        return;
+    }
+    pattern_match(e->r->pattern, c->req->path, c->params);
+    json_t *body = NULL;
+    if (m->has_body && read_body(c, &body) != 0) {
+        return;
+    }
+    e->r->handler(c, body);
+    json_decref(body);
 }
 
 static void handle(struct call *c, const struct route_match *m, char seg[4][160])
@@ -1501,7 +1649,7 @@ static void handle(struct call *c, const struct route_match *m, char seg[4][160]
         return;
     }
     if (!m->method_ok) {
-        c->resp->allow = route_allow(m->route);
+        c->resp->allow = m->route >= R_COUNT ? ext_allow(m->route - R_COUNT) : route_allow(m->route);
         fail(c, JZ_METHOD_NOT_ALLOWED, "", "this route does not take that method");
         return;
     }
@@ -1520,6 +1668,10 @@ static void handle(struct call *c, const struct route_match *m, char seg[4][160]
             respond_error(c, &e);
             return;
         }
+    }
+    if (m->route >= R_COUNT) {
+        handle_ext(c, m);
+        return;
     }
     if (has_path_param(m->route) && path_param(c, seg) != 0) {
         return;
@@ -1542,7 +1694,7 @@ static uint64_t mono_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static void count_request(api *a, enum route r, int status, uint64_t micros)
+static void count_request(api *a, int r, int status, uint64_t micros)
 {
     int slot = STATUS_SLOTS - 1;
     for (int i = 0; i < STATUS_SLOTS - 1; i++) {
@@ -1620,6 +1772,31 @@ static int load_credentials(api *a, char *err, size_t err_len)
     return rc;
 }
 
+/* Flattens every module's routes into g_ext (once per process). */
+static void build_ext_table(void)
+{
+    ASSERT(api_exts_count <= JZ_ARRAY_LEN(((api *)0)->ext_state));
+    for (size_t m = 0; m < api_exts_count; m++) {
+        for (size_t k = 0; k < api_exts[m]->nroutes; k++) {
+            ASSERT(g_ext_count < API_EXT_ROUTES_MAX);
+            g_ext[g_ext_count].r = &api_exts[m]->routes[k];
+            g_ext[g_ext_count].module = (uint32_t)m;
+            g_ext_count++;
+        }
+    }
+}
+
+static int open_exts(api *a, char *err, size_t err_len)
+{
+    for (size_t i = 0; i < api_exts_count; i++) {
+        if (api_exts[i]->open && api_exts[i]->open(a, &a->ext_state[i], err, err_len) != 0) {
+            return -1;
+        }
+        a->ext_opened[i] = true;
+    }
+    return 0;
+}
+
 int api_new(const struct api_config *cfg, api **out, char *err, size_t err_len)
 {
     api *a = calloc(1, sizeof *a);
@@ -1634,9 +1811,12 @@ int api_new(const struct api_config *cfg, api **out, char *err, size_t err_len)
     a->projector = node_projector(cfg->node);
     pthread_rwlock_init(&a->inst_mu, NULL);
     pthread_mutex_init(&a->create_mu, NULL);
-    for (int r = 0; r < R_COUNT; r++) {
+    for (int r = 0; r < ROUTE_SLOTS; r++) {
         metrics_histogram_init(&a->latency[r], metrics_latency_bounds, metrics_latency_nbounds);
     }
+    pthread_once(&g_ext_once, build_ext_table);
+    memcpy(a->ext, g_ext, sizeof g_ext);
+    a->ext_count = g_ext_count;
     struct auth_config acfg = {.nonce_capacity = cfg->nonce_capacity,
                                .rate_per_s = cfg->rate_per_s, .burst = cfg->burst};
     size_t pem_len = 0;
@@ -1646,7 +1826,7 @@ int api_new(const struct api_config *cfg, api **out, char *err, size_t err_len)
     } else if (!a->auth ||
                crypto_sm2_public_pem(node_signing_key(a->node), &a->public_pem, &pem_len) != 0) {
         snprintf(err, err_len, "out of memory");
-    } else if (load_credentials(a, err, err_len) == 0) {
+    } else if (load_credentials(a, err, err_len) == 0 && open_exts(a, err, err_len) == 0) {
         *out = a;
         return 0;
     }
@@ -1658,6 +1838,11 @@ void api_free(api *a)
 {
     if (!a) {
         return;
+    }
+    for (size_t i = api_exts_count; i-- > 0;) {
+        if (a->ext_opened[i] && api_exts[i]->close) {
+            api_exts[i]->close(a->ext_state[i]);
+        }
     }
     auth_free(a->auth);
     free(a->public_pem);
@@ -1712,4 +1897,166 @@ int api_write_central_json(api *a, const char *url, char *err, size_t err_len)
         return -1;
     }
     return 0;
+}
+
+/* ---- The extension interface (api_ext.h) ---- */
+
+api *api_call_api(api_call *c)
+{
+    return c->a;
+}
+
+void *api_call_state(api_call *c)
+{
+    return c->route >= R_COUNT ? c->a->ext_state[c->a->ext[c->route - R_COUNT].module] : NULL;
+}
+
+const char *api_call_param(api_call *c, int i)
+{
+    return i >= 0 && i < API_EXT_PARAMS_MAX ? c->params[i] : "";
+}
+
+const char *api_call_query(api_call *c)
+{
+    return c->req->query ? c->req->query : "";
+}
+
+int api_call_actor(api_call *c)
+{
+    return c->actor;
+}
+
+bool api_call_is_central(api_call *c)
+{
+    return is_central(c);
+}
+
+const char *api_call_actor_id(api_call *c)
+{
+    return c->actor >= 0 ? inst_name(c->a, (uint32_t)c->actor) : "";
+}
+
+struct jbuf *api_call_out(api_call *c)
+{
+    return &c->resp->body;
+}
+
+void api_call_respond(api_call *c, int status)
+{
+    respond_json(c, status);
+}
+
+void api_call_fail(api_call *c, int code, const char *field, const char *message)
+{
+    fail(c, code, field ? field : "", message);
+}
+
+void api_call_fail_result(api_call *c, const struct ledger_result *r)
+{
+    fail_result(c, r);
+}
+
+void api_call_fail_error(api_call *c, const struct api_error *e)
+{
+    respond_error(c, e);
+}
+
+int api_call_run(api_call *c, const struct ledger_cmd *cmds, uint32_t n,
+                 struct ledger_result *results, executor_query_fn after, void *ctx)
+{
+    return run_commands(c, cmds, n, results, after, ctx);
+}
+
+int api_call_read(api_call *c, executor_query_fn fn, void *ctx)
+{
+    return run_query(c, fn, ctx);
+}
+
+int api_call_wallet(api_call *c, const jz_id *id, const char *field,
+                    struct ledger_wallet_view *out)
+{
+    struct wallet_query q = {.id = *id, .now = api_now_ms(c->a)};
+    if (run_query(c, query_wallet, &q) != 0) {
+        return -1;
+    }
+    if (!q.found) {
+        fail(c, JZ_WALLET_NOT_FOUND, field, "no such wallet");
+        return -1;
+    }
+    if (!is_central(c) && q.view.operator_index != c->actor) {
+        fail(c, JZ_FORBIDDEN, field, "the wallet belongs to another institution");
+        return -1;
+    }
+    *out = q.view;
+    return 0;
+}
+
+void api_write_wallet(api *a, struct jbuf *b, const struct ledger_wallet_view *w)
+{
+    write_wallet(a, b, w);
+}
+
+int api_call_note(api_call *c, uint8_t topic, const jz_id *subject, const jz_id *other,
+                  int64_t number, const void *data, size_t len)
+{
+    ASSERT(len <= JZ_HOLDER_SEALED_MAX);
+    struct ledger_cmd cmd;
+    memset(&cmd, 0, sizeof cmd);
+    cmd.op = LEDGER_OP_NOTE;
+    cmd.actor = (uint16_t)c->actor;
+    cmd.kind = topic;
+    if (subject) {
+        cmd.id = *subject;
+    }
+    if (other) {
+        cmd.debit = *other;
+    }
+    cmd.amount = number;
+    cmd.holder_len = (uint8_t)len;
+    if (len) {
+        memcpy(cmd.holder, data, len);
+    }
+    struct ledger_result r;
+    if (run_commands(c, &cmd, 1, &r, NULL, NULL) != 0) {
+        return -1;
+    }
+    if (r.code != JZ_OK) {
+        fail_result(c, &r);
+        return -1;
+    }
+    return 0;
+}
+
+node *api_node(api *a)
+{
+    return a->node;
+}
+
+executor *api_executor(api *a)
+{
+    return a->ex;
+}
+
+int api_institution_index(api *a, const char *inst_id)
+{
+    int found = -1;
+    pthread_rwlock_rdlock(&a->inst_mu);
+    for (uint32_t i = 0; i < a->inst_count; i++) {
+        if (strcmp(a->insts[i].id, inst_id) == 0) {
+            found = (int)i;
+            break;
+        }
+    }
+    pthread_rwlock_unlock(&a->inst_mu);
+    return found;
+}
+
+const char *api_institution_id(api *a, uint32_t index)
+{
+    return inst_name(a, index);
+}
+
+int64_t api_now_ms(api *a)
+{
+    return a->cfg.now_ms ? a->cfg.now_ms() : wall_ms();
 }

@@ -90,6 +90,16 @@ size_t command_encode(const struct ledger_cmd *c, uint8_t *out)
         memcpy(out + n, c->id.b, 16);
         n += 16;
         break;
+    case LEDGER_OP_NOTE:
+        out[6] = c->kind;
+        out[7] = c->holder_len;
+        memcpy(out + n, c->id.b, 16);
+        memcpy(out + n + 16, c->debit.b, 16);
+        put_u64(out + n + 32, (uint64_t)c->amount);
+        n += 40;
+        memcpy(out + n, c->holder, c->holder_len);
+        n += c->holder_len;
+        break;
     default: /* HOLD_CAPTURE, HOLD_VOID and anything unknown keep id and amount */
         memcpy(out + n, c->id.b, 16);
         put_u64(out + n + 16, (uint64_t)c->amount);
@@ -182,6 +192,17 @@ static size_t decode_body(const uint8_t *in, size_t size, struct ledger_cmd *c)
         }
         memcpy(c->id.b, in + 8, 16);
         c->amount = (int64_t)get_u64(in + 24);
+        return size;
+    case LEDGER_OP_NOTE:
+        if (in[7] > JZ_HOLDER_SEALED_MAX || size != HEADER_BYTES + 40u + in[7]) {
+            return 0;
+        }
+        c->kind = in[6];
+        c->holder_len = in[7];
+        memcpy(c->id.b, in + 8, 16);
+        memcpy(c->debit.b, in + 24, 16);
+        c->amount = (int64_t)get_u64(in + 40);
+        memcpy(c->holder, in + 48, c->holder_len);
         return size;
     default:
         return 0;

@@ -19,6 +19,7 @@
  *                   [| holder_len u8 | sealed holder record]
  *   WALLET_UPDATE, WALLET_CLOSE  a=tier b=status | id 16
  *   HOLD_CAPTURE, HOLD_VOID      | id 16 | amount i64
+ *   NOTE            a=topic b=data_len | id 16 | debit 16 | amount i64 | data
  * A plain transfer is 64 bytes. Decoding checks every size and refuses what does not fit.
  */
 #ifndef JZ_COMMAND_H

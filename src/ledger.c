@@ -1206,6 +1206,17 @@ static struct ledger_result apply_wallet_close(ledger *l, const struct ledger_cm
     return r;
 }
 
+static struct ledger_result apply_note(const ledger *l, const struct ledger_cmd *c, int64_t ts)
+{
+    if (!actor_valid(l, c->actor)) {
+        return result_make(JZ_FORBIDDEN, LEDGER_FIELD_NONE, ts);
+    }
+    if (c->kind == 0 || c->kind > LEDGER_NOTE_TOPIC_MAX) {
+        return result_make(JZ_INVALID_FIELD, LEDGER_FIELD_KIND, ts);
+    }
+    return result_make(JZ_OK, LEDGER_FIELD_NONE, ts);
+}
+
 /* ---- Batches and linked chains ---- */
 
 static struct ledger_result apply_one(ledger *l, const struct ledger_cmd *c, int64_t ts,
@@ -1231,6 +1242,8 @@ static struct ledger_result apply_one(ledger *l, const struct ledger_cmd *c, int
         return apply_capture(l, c, ts);
     case LEDGER_OP_HOLD_VOID:
         return apply_void(l, c, ts);
+    case LEDGER_OP_NOTE:
+        return apply_note(l, c, ts);
     default:
         return result_make(JZ_INVALID_FIELD, LEDGER_FIELD_NONE, ts);
     }

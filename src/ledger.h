@@ -33,7 +33,24 @@ enum ledger_op {
     LEDGER_OP_HOLD_CREATE = 7,
     LEDGER_OP_HOLD_CAPTURE = 8,
     LEDGER_OP_HOLD_VOID = 9,
-    LEDGER_OP_MAX = 9,
+    /* A journalled record of something that moves no money (a detokenisation, a rule change,
+     * a disclosure, a card command): kind = topic (enum ledger_note_topic), id = its subject,
+     * debit = a second id, amount = a number, holder[0..holder_len) = up to
+     * JZ_HOLDER_SEALED_MAX bytes the topic's owner defines. The ledger checks only that the
+     * actor is an institution and answers ok; the journal makes it tamper-evident. */
+    LEDGER_OP_NOTE = 10,
+    LEDGER_OP_MAX = 10,
+};
+
+/* Topics of LEDGER_OP_NOTE (journalled numbers: never renumber). */
+enum ledger_note_topic {
+    LEDGER_NOTE_TOKEN = 1,      /* token vault: tokenise, status change, detokenise, rotation */
+    LEDGER_NOTE_CARD = 2,       /* TSM: card issued, locked, reissued, closed, voucher outcome */
+    LEDGER_NOTE_RISK = 3,       /* risk rules versions, alert case changes */
+    LEDGER_NOTE_DISCLOSURE = 4, /* identity disclosure requests and approvals */
+    LEDGER_NOTE_SCENARIO = 5,   /* merchants, orders, bills, campaigns */
+    LEDGER_NOTE_CLEARING = 6,   /* cut-offs, reconciliations, adjustments approvals */
+    LEDGER_NOTE_TOPIC_MAX = 6,
 };
 
 enum ledger_institution_kind { LEDGER_INST_CENTRAL = 1, LEDGER_INST_OPERATOR = 2 };
@@ -281,6 +298,8 @@ const struct ledger_config *ledger_get_config(const ledger *l);
  * HOLD_VOID: missing -> hold_not_found; actor owns debit (forbidden); not pending ->
  *   already_resolved. Releases held amount and counters (same-day/year rule).
  * Expiry releases as void does; status expired.
+ * NOTE: actor not an institution -> forbidden; topic 0 or above LEDGER_NOTE_TOPIC_MAX ->
+ *   invalid_field KIND; otherwise ok, and nothing changes.
  *
  * Linked chains: a command with LEDGER_FLAG_LINKED is chained to the next one; the chain
  * ends at (and includes) the first command without the flag. Only transfers and hold

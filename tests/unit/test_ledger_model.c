@@ -125,7 +125,7 @@ static const char *op_name(int op)
     static const char *const names[] = {"op?",         "genesis",       "institution_create",
                                         "wallet_open", "wallet_update", "wallet_close",
                                         "transfer",    "hold_create",   "hold_capture",
-                                        "hold_void"};
+                                        "hold_void",   "note"};
     return op >= 1 && op <= LEDGER_OP_MAX ? names[op] : "op?";
 }
 
@@ -1100,6 +1100,14 @@ static struct ledger_result m_exec(struct model *m, const struct ledger_cmd *c, 
         return m_capture(m, c, t);
     case LEDGER_OP_HOLD_VOID:
         return m_void(m, c, t);
+    case LEDGER_OP_NOTE:
+        if (c->actor >= m->ninst) {
+            return m_res(JZ_FORBIDDEN, LEDGER_FIELD_NONE, t);
+        }
+        if (c->kind == 0 || c->kind > LEDGER_NOTE_TOPIC_MAX) {
+            return m_res(JZ_INVALID_FIELD, LEDGER_FIELD_KIND, t);
+        }
+        return m_res(JZ_OK, LEDGER_FIELD_NONE, t);
     default:
         ASSERT(!"the generator makes only known ops");
         return m_res(JZ_INVALID_FIELD, LEDGER_FIELD_NONE, t);
@@ -1983,8 +1991,19 @@ static void g_linkable(struct gen *g, struct ledger_cmd *c)
 /* A command that may not be a chain member. */
 static void g_other(struct gen *g, struct ledger_cmd *c)
 {
-    uint64_t roll = rng_below(&g->r, 190);
-    if (roll < 55) {
+    uint64_t roll = rng_below(&g->r, 200);
+    if (roll >= 190) {
+        memset(c, 0, sizeof *c);
+        c->op = LEDGER_OP_NOTE;
+        c->actor = (uint16_t)rng_below(&g->r, g->m->ninst + 1); /* sometimes no institution */
+        c->kind = (uint8_t)rng_below(&g->r, LEDGER_NOTE_TOPIC_MAX + 2);
+        c->id = g_fresh_id(g);
+        c->amount = (int64_t)rng_below(&g->r, 1000);
+        c->holder_len = (uint8_t)rng_below(&g->r, JZ_HOLDER_SEALED_MAX + 1);
+        for (uint8_t i = 0; i < c->holder_len; i++) {
+            c->holder[i] = (uint8_t)rng_below(&g->r, 256);
+        }
+    } else if (roll < 55) {
         g_open(g, c);
     } else if (roll < 85) {
         g_update(g, c);
