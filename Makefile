@@ -18,8 +18,12 @@ CFLAGS   += -std=c17 -D_GNU_SOURCE $(OPT) -g $(WARN) -MMD -MP -iquote src -iquot
 LDLIBS   += $(PKG_LIBS) -lcivetweb -lpthread -lm
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
+# The console's files, compiled in: ours from web/, uPlot from the npm registry (web/package-lock.json).
+CONSOLE_ASSETS := index_html app_js app_css uplot_js uplot_css
+UPLOT_DIST := web/node_modules/uplot/dist
 CORE_SRC := $(filter-out src/main.c,$(wildcard src/*.c src/cli/*.c))
-CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/openapi_json.o
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/openapi_json.o \
+            $(CONSOLE_ASSETS:%=$(BUILD)/gen/console_%.o)
 TEST_SRC := $(wildcard tests/*.c tests/unit/*.c tests/crash/*.c tests/fault/*.c tests/integration/*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
@@ -42,6 +46,25 @@ $(BUILD)/gen/openapi_json.c: docs/openapi.json $(BUILD)/tools/embed
 $(BUILD)/gen/openapi_json.o: $(BUILD)/gen/openapi_json.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
+$(UPLOT_DIST)/uPlot.iife.min.js $(UPLOT_DIST)/uPlot.min.css: web/package-lock.json
+	bash scripts/deps.sh --web
+	cd web && npm ci --no-audit --no-fund --silent
+	@touch $(UPLOT_DIST)/uPlot.iife.min.js $(UPLOT_DIST)/uPlot.min.css
+
+console_src_index_html := web/index.html
+console_src_app_js := web/app.js
+console_src_app_css := web/app.css
+console_src_uplot_js := $(UPLOT_DIST)/uPlot.iife.min.js
+console_src_uplot_css := $(UPLOT_DIST)/uPlot.min.css
+
+.SECONDEXPANSION:
+$(CONSOLE_ASSETS:%=$(BUILD)/gen/console_%.c): $(BUILD)/gen/console_%.c: $$(console_src_$$*) $(BUILD)/tools/embed
+	@mkdir -p $(dir $@)
+	$(BUILD)/tools/embed console_$* $< $@
+
+$(CONSOLE_ASSETS:%=$(BUILD)/gen/console_%.o): %.o: %.c
+	$(CC) $(CFLAGS) -c $< -o $@
+
 $(BUILD)/libjzcore.a: $(CORE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -59,10 +82,12 @@ test: deps test-deps
 asan: deps test-deps
 	$(MAKE) BUILD=build/asan OPT="-O1 $(SAN)" test-run
 
-# Tools the tests run against the server: promtool and an OpenAPI validator from npm.
+# Tools the tests run against the server: promtool, an OpenAPI validator from npm, and
+# playwright-core driving Debian's chromium for the console's browser test.
 test-deps:
 	bash scripts/deps.sh --test
 	cd tests/openapi && { [ -d node_modules ] || npm ci --no-audit --no-fund --silent; }
+	cd tests/console && { [ -d node_modules ] || npm ci --no-audit --no-fund --silent; }
 
 test-run: $(BUILD)/jz_tests $(BUILD)/jiaozi
 	JZ_BIN=$(abspath $(BUILD)/jiaozi) $(BUILD)/jz_tests $(TEST_ARGS)

@@ -9,7 +9,7 @@ if [[ "${1:-}" == "--bench" ]]; then
     packages+=(postgresql-15 postgresql-contrib nginx)
 fi
 if [[ "${1:-}" == "--test" ]]; then
-    packages+=(prometheus sqlite3)
+    packages+=(prometheus sqlite3 chromium)
 fi
 
 missing=()
@@ -20,7 +20,7 @@ for p in "${packages[@]}"; do
 done
 # Node.js may come from another source than Debian's packages (with npm bundled): look for
 # the commands, and install Debian's only when they are absent.
-if [[ "${1:-}" == "--test" ]] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
+if [[ "${1:-}" == "--test" || "${1:-}" == "--web" ]] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
     missing+=(nodejs npm)
 fi
 [[ ${#missing[@]} -eq 0 ]] && exit 0

@@ -103,6 +103,8 @@ struct api {
     uint32_t ext_count;
     void *ext_state[16];
     bool ext_opened[16];
+    api_session_fn session_check;
+    void *session_state;
 };
 
 /* The route table is built once (api_new); matching reads it without locks. The first
@@ -1424,7 +1426,7 @@ static struct route_match ext_route_of(const char *method, const char *path,
         }
         m.method_ok = false;
     }
-    m.signed_route = m.route != R_NONE;
+    m.signed_route = m.route != R_NONE && g_ext[m.route - R_COUNT].r->access != API_EXT_PUBLIC;
     m.has_body = strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0 ||
                  strcmp(method, "PUT") == 0;
     return m;
@@ -1462,12 +1464,9 @@ static struct route_match route_of(const char *method, const char *path, char se
         m.route = R_METRICS;
     } else if ((n = split_path(path, seg)) > 0) {
         m.route = match_v1(seg, n);
-        if (m.route == R_NONE) {
-            return ext_route_of(method, path, m);
-        }
     }
     if (m.route == R_NONE) {
-        return m;
+        return ext_route_of(method, path, m);
     }
     const char *allowed = route_method(m.route);
     size_t len = strlen(method);
@@ -1657,6 +1656,18 @@ static void handle(struct call *c, const struct route_match *m, char seg[4][160]
         fail(c, JZ_BODY_TOO_LARGE, "", "the body is larger than this route accepts");
         return;
     }
+    if (m->signed_route && !req->key && c->a->session_check) {
+        struct api_error e;
+        int rc = c->a->session_check(c->a->session_state, req->cookie, req->method, req->csrf,
+                                     &c->actor, &e);
+        if (rc < 0) {
+            respond_error(c, &e);
+            return;
+        }
+        if (rc == 0) {
+            goto authenticated;
+        }
+    }
     if (m->signed_route) {
         struct auth_request ar = {.method = req->method, .path_and_query = req->path_and_query,
                                   .key = req->key, .timestamp = req->timestamp,
@@ -1669,6 +1680,7 @@ static void handle(struct call *c, const struct route_match *m, char seg[4][160]
             return;
         }
     }
+authenticated:
     if (m->route >= R_COUNT) {
         handle_ext(c, m);
         return;
@@ -2059,4 +2071,46 @@ const char *api_institution_id(api *a, uint32_t index)
 int64_t api_now_ms(api *a)
 {
     return a->cfg.now_ms ? a->cfg.now_ms() : wall_ms();
+}
+
+void api_call_respond_type(api_call *c, int status, const char *content_type, bool page)
+{
+    c->resp->status = status;
+    c->resp->content_type = content_type;
+    c->resp->page = page;
+}
+
+void api_call_set_cookie(api_call *c, const char *value)
+{
+    snprintf(c->resp->set_cookie, sizeof c->resp->set_cookie, "%s", value);
+}
+
+const char *api_call_cookie(api_call *c)
+{
+    return c->req->cookie;
+}
+
+const struct api_config *api_get_config(api *a)
+{
+    return &a->cfg;
+}
+
+auth *api_auth(api *a)
+{
+    return a->auth;
+}
+
+void api_set_session_checker(api *a, api_session_fn check, void *state)
+{
+    a->session_check = check;
+    a->session_state = state;
+}
+
+void api_transfer_latency(api *a, uint64_t out[METRICS_BUCKETS_MAX + 1])
+{
+    for (int i = 0; i <= METRICS_BUCKETS_MAX; i++) {
+        out[i] = atomic_load_explicit(&a->latency[R_TRANSFERS].counts[i], memory_order_relaxed) +
+                 atomic_load_explicit(&a->latency[R_TRANSFERS_BATCH].counts[i],
+                                      memory_order_relaxed);
+    }
 }

@@ -25,6 +25,7 @@ struct api_config {
     uint32_t burst;
     uint32_t nonce_capacity;    /* 0 = default */
     int64_t (*now_ms)(void);    /* NULL = wall clock: the signature window's clock */
+    bool secure_cookies;        /* served over TLS: the console's cookie gets Secure */
 };
 
 typedef struct api api;
@@ -41,6 +42,8 @@ struct api_request {
     const char *path_and_query; /* as sent: what the signature covers */
     const char *content_type;   /* NULL when absent */
     const char *key, *timestamp, *nonce, *signature; /* X-JZ-* headers, NULL when absent */
+    const char *cookie;         /* Cookie header (the console's session), NULL when absent */
+    const char *csrf;           /* X-CSRF-Token header, NULL when absent */
     const char *body;
     size_t body_len;
     bool body_too_large;        /* the HTTP layer stopped reading past the limit */
@@ -52,6 +55,8 @@ struct api_response {
     const char *content_type;   /* static string */
     int retry_after_s;          /* > 0: send Retry-After */
     const char *allow;          /* 405: the methods the route takes ("GET, POST") */
+    char set_cookie[192];       /* "" or a Set-Cookie value */
+    bool page;                  /* a console page: send the browser security headers */
 };
 
 /* Limit on the body of a request to this path (the HTTP layer enforces it). */

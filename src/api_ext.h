@@ -27,6 +27,7 @@
 typedef struct call api_call;
 
 enum api_ext_access {
+    API_EXT_PUBLIC = -1,    /* no signature (the console's static files and sign-in) */
     API_EXT_ANY = 0,        /* any authenticated institution; the handler authorises */
     API_EXT_CENTRAL = 1,    /* central only (403 forbidden for others) */
     API_EXT_OPERATORS = 2,  /* operators only (403 for central, which moves no money) */
@@ -76,6 +77,24 @@ const char *api_call_actor_id(api_call *c);
 /* The response body to write into (JSON); then api_call_respond(c, 200|201). */
 struct jbuf *api_call_out(api_call *c);
 void api_call_respond(api_call *c, int status);
+/* The same with another Content-Type (a static string), e.g. the console's files. */
+void api_call_respond_type(api_call *c, int status, const char *content_type, bool page);
+/* Adds Set-Cookie: value (at most 191 bytes). */
+void api_call_set_cookie(api_call *c, const char *value);
+/* The request's Cookie and X-CSRF-Token headers; NULL when absent. */
+const char *api_call_cookie(api_call *c);
+/* The api's configuration (e.g. whether cookies must be Secure). */
+const struct api_config *api_get_config(api *a);
+/* The authenticator (for the console's sign-in). */
+auth *api_auth(api *a);
+
+/* A session scheme (the console's cookie) besides HMAC signatures. When a signed route
+ * comes without X-JZ-Key, the core asks check: 1 = no session here (the request is then
+ * refused as unauthenticated), 0 with *actor = a valid session, -1 with e set = refused
+ * (expired, or a state change without the session's CSRF token). */
+typedef int (*api_session_fn)(void *state, const char *cookie, const char *method,
+                              const char *csrf, int *actor, struct api_error *e);
+void api_set_session_checker(api *a, api_session_fn check, void *state);
 /* An error answer: status from the code's table, {"error":{code,message,field}}. */
 void api_call_fail(api_call *c, int code, const char *field, const char *message);
 /* A ledger refusal as the core words it. */
@@ -110,6 +129,9 @@ executor *api_executor(api *a);
 /* Institution index of an id ("bank_a"), or -1; and the id of an index ("" when none). */
 int api_institution_index(api *a, const char *inst_id);
 const char *api_institution_id(api *a, uint32_t index);
+/* The request-latency histogram counts of the transfer routes (single and batch) summed,
+ * bucket by bucket (metrics_latency_bounds), for the console's live chart. */
+void api_transfer_latency(api *a, uint64_t out[METRICS_BUCKETS_MAX + 1]);
 /* Milliseconds since the epoch, from the api's clock (tests may set it). */
 int64_t api_now_ms(api *a);
 

@@ -408,3 +408,23 @@ wipe:
     crypto_wipe(secret, sizeof secret);
     return rc;
 }
+
+int auth_login(auth *a, const char *key_hex, const char *secret_hex, int *institution)
+{
+    uint8_t secret[AUTH_SECRET_BYTES];
+    uint8_t given[AUTH_SECRET_BYTES];
+    struct key *k = NULL;
+    int inst = -1;
+    int rc = -1;
+    if (key_hex && secret_hex && strlen(secret_hex) == 2 * AUTH_SECRET_BYTES &&
+        key_lookup(a, key_hex, secret, &inst, &k) == 0) {
+        if (jz_hex_decode(secret_hex, 2 * AUTH_SECRET_BYTES, given, sizeof given) == 0 &&
+            crypto_memcmp(secret, given, sizeof secret) == 0) {
+            *institution = inst;
+            rc = 0;
+        }
+        crypto_wipe(secret, sizeof secret);
+    }
+    crypto_wipe(given, sizeof given);
+    return rc;
+}

@@ -59,6 +59,10 @@ struct auth_request {
 int auth_check(auth *a, const struct auth_request *r, int64_t now_ms, int *institution,
                int *retry_after_s, struct api_error *e);
 
+/* The console's sign-in: 0 and *institution when secret_hex (64 hex digits) is the secret
+ * of key key_hex, compared in constant time; -1 otherwise (no hint of which part was wrong). */
+int auth_login(auth *a, const char *key_hex, const char *secret_hex, int *institution);
+
 /* The signature of a request, as hex (65 bytes with the NUL): what clients compute. */
 int auth_sign(const uint8_t secret[AUTH_SECRET_BYTES], const char *method,
               const char *path_and_query, const char *timestamp, const char *nonce,

@@ -86,7 +86,7 @@ static const char *checked_path(const char *p)
 static void send_response(struct mg_connection *conn, const struct api_response *resp,
                           bool close_after)
 {
-    char head[512];
+    char head[1024];
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                      "Cache-Control: no-store\r\n%s",
@@ -95,6 +95,17 @@ static void send_response(struct mg_connection *conn, const struct api_response 
                      close_after ? "Connection: close\r\n" : "");
     if (resp->allow) {
         n += snprintf(head + n, sizeof head - (size_t)n, "Allow: %s\r\n", resp->allow);
+    }
+    if (resp->set_cookie[0]) {
+        n += snprintf(head + n, sizeof head - (size_t)n, "Set-Cookie: %s\r\n", resp->set_cookie);
+    }
+    if (resp->page) {
+        /* The console's pages: its own scripts only, no framing, no sniffing. */
+        n += snprintf(head + n, sizeof head - (size_t)n,
+                      "Content-Security-Policy: default-src 'self'; img-src 'self' data:; "
+                      "frame-ancestors 'none'; form-action 'self'; base-uri 'none'\r\n"
+                      "X-Frame-Options: DENY\r\nX-Content-Type-Options: nosniff\r\n"
+                      "Referrer-Policy: no-referrer\r\n");
     }
     if (resp->retry_after_s > 0) {
         n += snprintf(head + n, sizeof head - (size_t)n, "Retry-After: %d\r\n",
@@ -150,6 +161,8 @@ static int handle(struct mg_connection *conn, void *data)
         .timestamp = mg_get_header(conn, "X-JZ-Timestamp"),
         .nonce = mg_get_header(conn, "X-JZ-Nonce"),
         .signature = mg_get_header(conn, "X-JZ-Signature"),
+        .cookie = mg_get_header(conn, "Cookie"),
+        .csrf = mg_get_header(conn, "X-CSRF-Token"),
     };
     size_t len = 0;
     bool too_large = false;

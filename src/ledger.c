@@ -1774,3 +1774,11 @@ const char *ledger_hold_status_name(int status)
     return name_of(NAMES(hold_status_names), status);
 }
 const char *ledger_field_name(int field) { return name_of(NAMES(field_names), field); }
+
+int ledger_wallet_at(const ledger *l, uint32_t index, int64_t now, struct ledger_wallet_view *out)
+{
+    if (index >= l->wallet_count) {
+        return -1;
+    }
+    return ledger_wallet_get(l, &l->wallets[index].id, now, out);
+}

@@ -363,6 +363,9 @@ int ledger_transfer_result(const ledger *l, const jz_id *id, struct ledger_resul
 /* Index of an institution for ledger_cmd.actor, or -1. */
 int ledger_institution_index(const ledger *l, const char *inst_id);
 
+/* The wallet at index (0 <= index < ledger_wallet_count, in order of opening), for scans
+ * such as the console's circulation by operator and tier. 0, or -1 past the end. */
+int ledger_wallet_at(const ledger *l, uint32_t index, int64_t now, struct ledger_wallet_view *out);
 uint32_t ledger_wallet_count(const ledger *l);
 uint32_t ledger_institution_count(const ledger *l);
 uint64_t ledger_transfer_count(const ledger *l); /* idempotency entries in memory */

@@ -62,6 +62,7 @@ static int serve(node *n, const char *dir, int argc, char **argv)
         .node = n,
         .rate_per_s = (uint32_t)cli_opt_u64(argc, argv, "--rate", 0, 10000000),
         .burst = (uint32_t)cli_opt_u64(argc, argv, "--burst", 0, 10000000),
+        .secure_cookies = cli_opt(argc, argv, "--tls-cert") != NULL,
     };
     const char *listen = cli_opt(argc, argv, "--listen");
     struct http_config hcfg = {

@@ -251,6 +251,12 @@ static int parse_response(char *raw, size_t len, struct srv_response *out)
     if (ra && ra < end) {
         sscanf(ra + 15, "%15[0-9]", out->retry_after);
     }
+    size_t head_len = (size_t)(end - raw);
+    if (head_len >= sizeof out->headers) {
+        head_len = sizeof out->headers - 1;
+    }
+    memcpy(out->headers, raw, head_len);
+    out->headers[head_len] = '\0';
     out->body_len = len - (size_t)(end + 4 - raw);
     out->body = malloc(out->body_len + 1);
     if (!out->body) {

@@ -40,6 +40,7 @@ struct srv_response {
     char *body; /* malloc'd, NUL-terminated; free with srv_response_free */
     size_t body_len;
     char retry_after[16];
+    char headers[2048]; /* status line and headers, as received (truncated past 2047) */
 };
 void srv_response_free(struct srv_response *r);
 

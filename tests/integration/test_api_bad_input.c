@@ -667,7 +667,7 @@ static const struct bad_case cases[] = {
     CASE("route /v2/wallets", "POST", "/v2/wallets", W_BODY(WALLET_OK), 404, "route_not_found", NULL),
     CASE("route /v1", "GET", "/v1", NULL, 404, "route_not_found", NULL),
     CASE("route /v1/", "GET", "/v1/", NULL, 404, "route_not_found", NULL),
-    CASE("route /", "GET", "/", NULL, 404, "route_not_found", NULL),
+    CASE("route /index.html", "GET", "/index.html", NULL, 404, "route_not_found", NULL),
     CASE("route trailing slash", "GET", "/v1/wallets/%W/", NULL, 404, "route_not_found", NULL),
     CASE("route double slash", "GET", "/v1//wallets/%W", NULL, 404, "route_not_found", NULL),
     CASE("route /v1/Wallets", "GET", "/v1/Wallets/%W", NULL, 404, "route_not_found", NULL),
