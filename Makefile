@@ -97,17 +97,17 @@ bench:
 	$(MAKE) $(BUILD)/jiaozi
 	bash bench/run.sh
 
-# The main job: demo data on ./jiaozi-data, then the API (Ctrl-C stops it cleanly).
 # The API's load benchmark beside nginx on the same connections (bench/api_README.md).
 bench-api:
 	bash scripts/deps.sh --bench
 	$(MAKE) $(BUILD)/jiaozi
 	bash bench/api_bench.sh
 
+# The main job: a server on ./jiaozi-data (127.0.0.1:8080) with the demo pilot loaded through
+# its API, left serving the API and the console until Ctrl-C (which stops it cleanly).
 run: deps
 	$(MAKE) $(BUILD)/jiaozi
-	$(BUILD)/jiaozi demo --data jiaozi-data
-	$(BUILD)/jiaozi serve --data jiaozi-data
+	$(BUILD)/jiaozi demo --data jiaozi-data --serve
 
 deps:
 	bash scripts/deps.sh

@@ -351,6 +351,15 @@ typedef struct jz_health {
 /* GET /healthz (sent unsigned, as API.md allows). */
 int jz_healthz(jz_client *client, jz_health *out, jz_error *err);
 
+/* ---- Any route ------------------------------------------------------------------------ */
+
+/* A signed request to any route (for those without a typed call yet): body is JSON text or
+ * NULL. On 2xx returns 0 with *response (may be NULL) pointing at the answer's body,
+ * NUL-terminated, owned by the client and valid until its next call. Otherwise -1 with err
+ * (the server's error object; HTTP status in err->http_status). Retries as the typed calls. */
+int jz_request(jz_client *client, const char *method, const char *path, const char *body,
+               const char **response, size_t *response_len, jz_error *err);
+
 #ifdef __cplusplus
 }
 #endif

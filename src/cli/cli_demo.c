@@ -1,295 +1,510 @@
 /*
- * cli_demo.c: `jiaozi demo`, a small city pilot run on the ledger through the executor and
- * journal, ending with a summary table. (The HTTP API and console join it when they land.)
+ * cli_demo.c: `jiaozi demo`, a city pilot in a minute, driven through the HTTP API with the
+ * C SDK exactly as outside clients would. It starts a server on DIR (or uses --url), creates
+ * the operators and their quota, opens wallets of every tier and merchants, funds them, and
+ * runs a stream of payments (with some the limits refuse), then each feature phase the node
+ * offers; it shows a progress bar per phase and ends with a summary table (conservation
+ * checked against the ledger), the console URL and where the credentials are. Every id is
+ * derived from the phase and an index, so running it again replays instead of doubling.
  */
+#include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "cli.h"
 #include "common.h"
 #include "crypto.h"
+#include "jiaozi.h"
 #include "journal.h"
-#include "node.h"
 
 static const char demo_help[] =
-    "usage: jiaozi demo [--data DIR] [--wallets N]\n"
-    "Initialises DIR (default ./jiaozi-data) if needed and runs a small pilot: three\n"
-    "operators with quota, N wallets each (default 2000) across tiers, exchange-in, p2p,\n"
-    "merchant payments, a hold captured and one voided, refused payments over the limits.\n"
-    "Prints what happened, checks conservation and verifies the journal. Each operator's API\n"
-    "credentials are written to DIR/credentials/ID.json (mode 0600). Run it again and every\n"
-    "command replays: nothing is applied twice.\n";
+    "usage: jiaozi demo [--data DIR] [--listen HOST:PORT] [--url URL --central FILE]\n"
+    "                   [--wallets N] [--payments N] [--threads N] [--serve]\n"
+    "A city pilot through the HTTP API: starts `jiaozi serve` on DIR (default ./jiaozi-data,\n"
+    "listening on 127.0.0.1:8080; port 0 picks a free one), or uses the node at URL with the\n"
+    "central bank's credentials FILE. Creates operators icbc, ccb and alipay with quota, N\n"
+    "wallets (default 30000) of every tier plus merchants, funds them, runs N payments\n"
+    "(default 100000) and each feature phase the node offers, then prints a summary with the\n"
+    "conservation check. Operator credentials go to DIR/credentials/ID.json (mode 0600).\n"
+    "--serve keeps the server (and its console) up afterwards until Ctrl-C; otherwise the\n"
+    "server is stopped and the journal verified. Running it again replays: nothing doubles.\n";
+
+#define OPERATORS 3
+static const char *const operator_ids[OPERATORS] = {"icbc", "ccb", "alipay"};
+static const char *const operator_names[OPERATORS] = {"ICBC Chengdu", "CCB Chengdu",
+                                                      "Alipay (Chengdu pilot)"};
+/* Merchant category codes of the pilot's shops: grocery, restaurants, transit, hospitals,
+ * utilities. One wallet in MERCHANT_EVERY is a merchant. */
+static const int merchant_mccs[] = {5411, 5812, 4111, 8062, 4900};
+#define MERCHANT_EVERY 50
+#define QUOTA_FEN (2000000000LL * 100) /* 2 billion CNY an operator */
+#define BATCH_ITEMS 500
 
 struct demo {
-    node *node;
     const char *dir;
-    executor *ex;
-    uint64_t posted;
-    uint64_t refused;
-    uint64_t codes[JZ_RESULT_COUNT];
+    char url[256];
+    jz_credentials central;
+    jz_credentials ops[OPERATORS];
+    uint32_t wallets;  /* per operator */
+    uint32_t payments;
+    int threads;
+    pid_t server;      /* 0 when --url */
+    /* Outcomes */
+    _Atomic uint64_t opened, funded, posted, refused, failed;
+    uint64_t codes_limit;
+    double pay_seconds;
 };
 
-static void demo_id(jz_id *id, uint8_t tag, uint32_t a, uint32_t b)
+/* ---- Ids and progress ---- */
+
+/* A deterministic id: tag, operator, index (so a rerun replays). */
+static void demo_id(char out[JZ_ID_SIZE], uint8_t tag, uint32_t op, uint32_t index)
 {
-    memset(id, 0, sizeof *id);
-    id->b[0] = tag;
-    memcpy(id->b + 4, &a, 4);
-    memcpy(id->b + 8, &b, 4);
+    uint8_t b[16] = {0x6a, 0x7a, tag};
+    b[3] = (uint8_t)op;
+    for (int i = 0; i < 4; i++) {
+        b[4 + i] = (uint8_t)(index >> (24 - 8 * i));
+    }
+    uint64_t h = jz_mix64(((uint64_t)tag << 40) ^ ((uint64_t)op << 32) ^ index);
+    for (int i = 0; i < 8; i++) {
+        b[8 + i] = (uint8_t)(h >> (8 * i));
+    }
+    jz_hex_encode(b, sizeof b, out);
 }
 
-static int demo_run_results(struct demo *d, struct ledger_cmd *cmds, uint32_t n,
-                            struct ledger_result *out)
+static double mono_s(void)
 {
-    struct ledger_result *res = calloc(n, sizeof *res);
-    struct executor_request r;
-    if (!res) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static pthread_mutex_t progress_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* "  wallets     [##########..........]  52%  15600/30003" on stderr, redrawn in place when
+ * the percentage moves (on a terminal), or once at the end of the phase (in a log). */
+static void progress(const char *phase, uint64_t done, uint64_t total)
+{
+    static const char *last_phase;
+    static int last_pct = -1;
+    pthread_mutex_lock(&progress_mu);
+    int pct = total ? (int)(done * 100 / total) : 100;
+    bool tty = isatty(STDERR_FILENO);
+    bool show = done >= total ? true : tty && (phase != last_phase || pct != last_pct);
+    if (show) {
+        char bar[31];
+        for (int i = 0; i < 30; i++) {
+            bar[i] = i < pct * 30 / 100 ? '#' : '.';
+        }
+        bar[30] = '\0';
+        fprintf(stderr, "%s  %-18s [%s] %3d%%  %" PRIu64 "/%" PRIu64 "%s", tty ? "\r" : "", phase,
+                bar, pct, done, total, done >= total ? "\n" : "");
+        fflush(stderr);
+    }
+    last_phase = phase;
+    last_pct = pct;
+    pthread_mutex_unlock(&progress_mu);
+}
+
+/* ---- The server ---- */
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0) {
+        port = ntohs(a.sin_port);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return port;
+}
+
+static int start_server(struct demo *d, const char *listen)
+{
+    char addr[128];
+    snprintf(addr, sizeof addr, "%s", listen);
+    char *colon = strrchr(addr, ':');
+    if (!colon) {
+        fprintf(stderr, "jiaozi demo: --listen wants HOST:PORT\n");
         return -1;
     }
-    executor_request_init(&r);
-    r.cmds = cmds;
-    r.results = res;
-    r.count = n;
-    int rc = executor_run(d->ex, &r);
-    executor_request_destroy(&r);
-    for (uint32_t i = 0; rc == 0 && i < n; i++) {
-        d->codes[res[i].code]++;
-        if (res[i].code == JZ_OK) {
-            d->posted++;
-        } else {
-            d->refused++;
+    if (strcmp(colon + 1, "0") == 0) {
+        snprintf(colon + 1, sizeof addr - (size_t)(colon + 1 - addr), "%d", free_port());
+    }
+    snprintf(d->url, sizeof d->url, "http://%s", addr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("jiaozi demo: fork");
+        return -1;
+    }
+    if (pid == 0) {
+        execl("/proc/self/exe", "jiaozi", "serve", "--data", d->dir, "--listen", addr, "--quiet",
+              (char *)NULL);
+        perror("jiaozi demo: exec jiaozi serve");
+        _exit(127);
+    }
+    d->server = pid;
+    /* Up when /healthz answers (recovery of a large journal takes a moment). */
+    jz_error err;
+    jz_client *probe = jz_client_new(d->url, "00000000000000000000000000000000",
+                                     "0000000000000000000000000000000000000000000000000000000000000000",
+                                     &err);
+    for (int i = 0; probe && i < 600; i++) {
+        jz_health h;
+        if (jz_healthz(probe, &h, &err) == 0) {
+            jz_client_free(probe);
+            return 0;
         }
-    }
-    if (out && rc == 0) {
-        memcpy(out, res, n * sizeof *res);
-    }
-    free(res);
-    return rc;
-}
-
-static int demo_run(struct demo *d, struct ledger_cmd *cmds, uint32_t n)
-{
-    return demo_run_results(d, cmds, n, NULL);
-}
-
-struct demo_view {
-    int index[3];
-    jz_id issuance;
-    jz_id treasury[3];
-    int64_t sum;
-    int invariants;
-    uint32_t wallets;
-    uint64_t transfers;
-};
-
-static const char *const operators[3] = {"icbc", "ccb", "alipay"};
-
-static void demo_query(const ledger *l, void *ctx)
-{
-    struct demo_view *v = ctx;
-    struct ledger_institution_view iv;
-    if (ledger_institution_get(l, "central", &iv) == 0) {
-        v->issuance = iv.treasury;
-    }
-    for (int i = 0; i < 3; i++) {
-        v->index[i] = ledger_institution_index(l, operators[i]);
-        if (ledger_institution_get(l, operators[i], &iv) == 0) {
-            v->treasury[i] = iv.treasury;
+        if (waitpid(pid, NULL, WNOHANG) == pid) {
+            break;
         }
+        usleep(50000);
     }
-    if (ledger_balance_sum(l, &v->sum) != 0) {
-        v->sum = -1;
+    jz_client_free(probe);
+    fprintf(stderr, "jiaozi demo: the server did not come up on %s\n", d->url);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    d->server = 0;
+    return -1;
+}
+
+static int stop_server(struct demo *d)
+{
+    if (!d->server) {
+        return 0;
     }
-    v->invariants = ledger_check_invariants(l, NULL, 0);
-    v->wallets = ledger_wallet_count(l);
-    v->transfers = ledger_transfer_count(l);
+    kill(d->server, SIGTERM);
+    int status = 0;
+    waitpid(d->server, &status, 0);
+    d->server = 0;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
-static int demo_view_get(struct demo *d, struct demo_view *v)
+/* ---- Phase: institutions and quota ---- */
+
+static jz_client *client_for(const jz_credentials *c)
 {
-    struct executor_request r;
-    executor_request_init(&r);
-    r.query = demo_query;
-    r.query_ctx = v;
-    int rc = executor_run(d->ex, &r);
-    executor_request_destroy(&r);
-    return rc;
+    jz_error err;
+    jz_client *cl = jz_client_new(c->url[0] ? c->url : "", c->key_id, c->secret, &err);
+    if (!cl) {
+        fprintf(stderr, "jiaozi demo: client for %s: %s\n", c->institution, err.message);
+    }
+    return cl;
 }
 
-static struct ledger_cmd transfer_cmd(uint16_t actor, uint8_t kind, const jz_id *debit,
-                                      const jz_id *credit, int64_t amount, const jz_id *id)
+static int phase_institutions(struct demo *d)
 {
-    struct ledger_cmd c;
-    memset(&c, 0, sizeof c);
-    c.op = LEDGER_OP_TRANSFER;
-    c.actor = actor;
-    c.kind = kind;
-    c.debit = *debit;
-    c.credit = *credit;
-    c.amount = amount;
-    c.id = *id;
-    return c;
-}
-
-/* DIR/credentials/ID.json (mode 0600): what `jiaozi --credentials` and the SDK read. */
-static int write_credentials(const char *dir, const char *inst, const jz_id *key_id,
-                             const uint8_t secret[NODE_SECRET_BYTES])
-{
+    jz_client *central = client_for(&d->central);
+    if (!central) {
+        return -1;
+    }
     char path[4096];
-    char key[33];
-    char hex[2 * NODE_SECRET_BYTES + 1];
-    snprintf(path, sizeof path, "%s/credentials", dir);
+    snprintf(path, sizeof path, "%s/credentials", d->dir);
     mkdir(path, 0700);
-    snprintf(path, sizeof path, "%s/credentials/%s.json", dir, inst);
-    jz_id_to_hex(key_id, key);
-    jz_hex_encode(secret, NODE_SECRET_BYTES, hex);
-    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    int rc = f && fprintf(f, "{\"institution\":\"%s\",\"key_id\":\"%s\",\"secret\":\"%s\","
-                             "\"url\":\"http://127.0.0.1:8080\"}\n", inst, key, hex) > 0 ? 0 : -1;
-    crypto_wipe(hex, sizeof hex);
-    if (f ? fclose(f) != 0 : (fd >= 0 && close(fd) != 0)) {
-        rc = -1;
-    }
-    return rc;
-}
-
-static int demo_institutions(struct demo *d, struct demo_view *v, uint32_t wallets)
-{
-    struct ledger_cmd c[3];
-    static const char *const names[3] = {"ICBC Chengdu", "CCB Chengdu", "Alipay"};
-    for (int i = 0; i < 3; i++) {
-        uint8_t secret[NODE_SECRET_BYTES];
-        struct ledger_result r;
-        memset(&c[i], 0, sizeof c[i]);
-        c[i].op = LEDGER_OP_INSTITUTION_CREATE;
-        c[i].kind = LEDGER_INST_OPERATOR;
-        strcpy(c[i].inst.s, operators[i]);
-        c[i].name_len = (uint8_t)strlen(names[i]);
-        memcpy(c[i].name, names[i], c[i].name_len);
-        node_treasury_id(operators[i], &c[i].debit);
-        int rc = node_new_credentials(d->node, &c[i].key_id, secret, c[i].sealed);
-        rc = rc == 0 ? demo_run_results(d, &c[i], 1, &r) : rc;
-        /* A first run writes the operator's credentials; a rerun replays and keeps them. */
-        if (rc == 0 && r.code == JZ_OK && !r.replayed) {
-            rc = write_credentials(d->dir, operators[i], &c[i].key_id, secret);
-        }
-        crypto_wipe(secret, sizeof secret);
-        if (rc != 0) {
-            return -1;
-        }
-    }
-    if (demo_view_get(d, v) != 0) {
-        return -1;
-    }
-    for (int i = 0; i < 3; i++) {
-        jz_id id;
-        demo_id(&id, 'Q', (uint32_t)i, 0);
-        c[i] = transfer_cmd(0, LEDGER_KIND_ISSUE, &v->issuance, &v->treasury[i],
-                            (int64_t)wallets * 400000, &id);
-    }
-    return demo_run(d, c, 3);
-}
-
-/* Opens and funds `wallets` wallets per operator (tiers 1-4 in turn, every 50th a merchant). */
-static int demo_wallets(struct demo *d, const struct demo_view *v, uint32_t wallets)
-{
-    struct ledger_cmd *c = calloc(wallets, sizeof *c);
-    int rc = c ? 0 : -1;
-    for (int op = 0; rc == 0 && op < 3; op++) {
-        for (uint32_t i = 0; i < wallets; i++) {
-            memset(&c[i], 0, sizeof c[i]);
-            c[i].op = LEDGER_OP_WALLET_OPEN;
-            c[i].actor = (uint16_t)v->index[op];
-            c[i].kind = i % 50 == 0 ? LEDGER_WALLET_MERCHANT : LEDGER_WALLET_PERSONAL;
-            c[i].tier = (uint8_t)(i % 50 == 0 ? 2 : 1 + i % 4);
-            c[i].form = i % 7 == 0 ? LEDGER_FORM_HARD : LEDGER_FORM_SOFT;
-            c[i].mcc = i % 50 == 0 ? 5411 : 0;
-            demo_id(&c[i].id, 'W', (uint32_t)op, i);
-        }
-        rc = demo_run(d, c, wallets);
-        for (uint32_t i = 0; rc == 0 && i < wallets; i++) {
-            jz_id w;
-            jz_id id;
-            demo_id(&w, 'W', (uint32_t)op, i);
-            demo_id(&id, 'X', (uint32_t)op, i);
-            c[i] = transfer_cmd((uint16_t)v->index[op], LEDGER_KIND_EXCHANGE_IN,
-                                &v->treasury[op], &w, 300000, &id);
+    int rc = 0;
+    jz_error err;
+    for (int i = 0; rc == 0 && i < OPERATORS; i++) {
+        snprintf(path, sizeof path, "%s/credentials/%s.json", d->dir, operator_ids[i]);
+        jz_credentials c;
+        rc = jz_institution_create(central, operator_ids[i], operator_names[i], &c, &err);
+        if (rc == 0 && c.secret[0]) {
+            unlink(path); /* a new node under an old directory's credentials */
+            rc = jz_credentials_save(&c, path, &err);
         }
         if (rc == 0) {
-            rc = demo_run(d, c, wallets);
+            rc = jz_credentials_load(path, &d->ops[i], &err);
+            snprintf(d->ops[i].url, sizeof d->ops[i].url, "%s", d->url);
         }
+        char tid[JZ_ID_SIZE];
+        demo_id(tid, 'Q', (uint32_t)i, 0);
+        jz_transfer t;
+        if (rc == 0) {
+            rc = jz_quota_issue(central, tid, operator_ids[i], QUOTA_FEN, &t, &err);
+        }
+        if (rc == 0 && !d->ops[i].treasury[0]) {
+            jz_institution inst;
+            rc = jz_institution_get(central, operator_ids[i], &inst, &err);
+            snprintf(d->ops[i].treasury, sizeof d->ops[i].treasury, "%s", inst.treasury);
+        }
+        progress("operators, quota", (uint64_t)i + 1, OPERATORS);
     }
-    free(c);
+    if (rc != 0) {
+        fprintf(stderr, "jiaozi demo: institutions: %s: %s\n", err.code, err.message);
+    }
+    jz_client_free(central);
     return rc;
 }
 
-/* Payments: p2p within and across operators, merchant payments, and a few that the limits
- * refuse (a tier-4 wallet paying 2,000.01 CNY at once). */
-static int demo_payments(struct demo *d, const struct demo_view *v, uint32_t wallets,
-                         uint32_t count)
+/* ---- Work split over threads, one client each ---- */
+
+struct worker {
+    struct demo *d;
+    int index;
+    int (*fn)(struct worker *w, jz_client **clients, uint64_t item);
+    uint64_t total;
+    _Atomic uint64_t *next;
+    _Atomic uint64_t *done;
+    const char *phase;
+    uint64_t step; /* items taken at once */
+    int rc;
+};
+
+static void *worker_main(void *arg)
 {
-    struct ledger_cmd *c = calloc(count, sizeof *c);
-    if (!c) {
-        return -1;
-    }
-    uint64_t s = 20261122;
-    for (uint32_t i = 0; i < count; i++) {
-        s = jz_mix64(s + i);
-        uint32_t op = (uint32_t)(s % 3);
-        uint32_t to_op = (uint32_t)((s >> 8) % 3);
-        uint32_t from = (uint32_t)((s >> 16) % wallets);
-        uint32_t to = (uint32_t)((s >> 40) % wallets);
-        bool merchant = i % 3 == 0;
-        if (merchant) {
-            to = (to / 50) * 50;
+    struct worker *w = arg;
+    jz_client *clients[OPERATORS] = {NULL};
+    for (int i = 0; i < OPERATORS; i++) {
+        clients[i] = client_for(&w->d->ops[i]);
+        if (!clients[i]) {
+            w->rc = -1;
         }
-        jz_id a, b, id;
-        demo_id(&a, 'W', op, from);
-        demo_id(&b, 'W', to_op, to);
-        demo_id(&id, 'P', i, 0);
-        int64_t amount = i % 997 == 0 ? 200001 : 100 + (int64_t)(s % 20000);
-        c[i] = transfer_cmd((uint16_t)v->index[op],
-                            merchant ? LEDGER_KIND_PAYMENT : LEDGER_KIND_P2P, &a, &b, amount, &id);
+    }
+    while (w->rc == 0) {
+        uint64_t item = atomic_fetch_add(w->next, w->step);
+        if (item >= w->total) {
+            break;
+        }
+        w->rc = w->fn(w, clients, item);
+        uint64_t n = item + w->step > w->total ? w->total - item : w->step;
+        uint64_t done = atomic_fetch_add(w->done, n) + n;
+        if (done % (w->step * 8) < n || done == w->total) {
+            progress(w->phase, done, w->total);
+        }
+    }
+    for (int i = 0; i < OPERATORS; i++) {
+        jz_client_free(clients[i]);
+    }
+    return NULL;
+}
+
+static int run_parallel(struct demo *d, const char *phase, uint64_t total, uint64_t step,
+                        int (*fn)(struct worker *, jz_client **, uint64_t))
+{
+    _Atomic uint64_t next = 0, done = 0;
+    struct worker w[16];
+    pthread_t t[16];
+    int n = d->threads < 16 ? d->threads : 16;
+    for (int i = 0; i < n; i++) {
+        w[i] = (struct worker){.d = d, .index = i, .fn = fn, .total = total, .next = &next,
+                               .done = &done, .phase = phase, .step = step};
+        pthread_create(&t[i], NULL, worker_main, &w[i]);
     }
     int rc = 0;
-    for (uint32_t done = 0; rc == 0 && done < count; done += JZ_BATCH_MAX) {
-        uint32_t n = count - done < JZ_BATCH_MAX ? count - done : JZ_BATCH_MAX;
-        rc = demo_run(d, c + done, n);
+    for (int i = 0; i < n; i++) {
+        pthread_join(t[i], NULL);
+        rc |= w[i].rc;
     }
-    free(c);
     return rc;
 }
 
-/* A shop authorises two holds: one captured in part, one voided. */
-static int demo_holds(struct demo *d, const struct demo_view *v)
+/* ---- Phase: wallets ---- */
+
+static int tier_of(uint32_t index)
 {
-    struct ledger_cmd c[2];
-    for (uint32_t i = 0; i < 2; i++) {
-        memset(&c[i], 0, sizeof c[i]);
-        c[i].op = LEDGER_OP_HOLD_CREATE;
-        c[i].actor = (uint16_t)v->index[0];
-        demo_id(&c[i].debit, 'W', 0, 1 + i);
-        demo_id(&c[i].credit, 'W', 0, 50);
-        demo_id(&c[i].id, 'H', i, 0);
-        c[i].amount = 8800;
-        c[i].timeout_ms = 15 * 60 * 1000;
-    }
-    if (demo_run(d, c, 2) != 0) {
-        return -1;
-    }
-    c[0].op = LEDGER_OP_HOLD_CAPTURE;
-    c[0].amount = 6600;
-    c[1].op = LEDGER_OP_HOLD_VOID;
-    c[1].amount = 0;
-    return demo_run(d, c, 2);
+    uint32_t r = index % 10; /* 40% tier 4, 30% tier 3, 20% tier 2, 10% tier 1 */
+    return r < 4 ? 4 : r < 7 ? 3 : r < 9 ? 2 : 1;
 }
 
-static int demo_verify(const char *dir, struct journal_verify_report *rep)
+static bool is_merchant(uint32_t index)
+{
+    return index % MERCHANT_EVERY == 0;
+}
+
+static int open_one(struct worker *w, jz_client **clients, uint64_t item)
+{
+    uint32_t op = (uint32_t)(item % OPERATORS);
+    uint32_t index = (uint32_t)(item / OPERATORS);
+    char id[JZ_ID_SIZE];
+    demo_id(id, 'W', op, index);
+    jz_wallet_spec s = {.id = id, .kind = "personal", .tier = tier_of(index), .form = "soft"};
+    char name[32];
+    if (is_merchant(index)) {
+        s.kind = "merchant";
+        s.tier = 1;
+        s.mcc = merchant_mccs[(index / MERCHANT_EVERY) % JZ_ARRAY_LEN(merchant_mccs)];
+    } else if (s.tier < 4) {
+        /* Identified tiers carry a holder record, sealed by the node. */
+        snprintf(name, sizeof name, "Holder %u-%u", op, index);
+        s.holder_name = name;
+        s.holder_phone = "13800000000";
+    }
+    jz_wallet out;
+    jz_error err;
+    if (jz_wallet_open(clients[op], &s, &out, &err) != 0) {
+        fprintf(stderr, "\njiaozi demo: wallet %s: %s %s\n", id, err.code, err.message);
+        return -1;
+    }
+    atomic_fetch_add(&w->d->opened, 1);
+    return 0;
+}
+
+/* Funding: an exchange-in for every personal wallet, sized to its tier's cap. */
+static int fund_batch(struct worker *w, jz_client **clients, uint64_t item)
+{
+    struct demo *d = w->d;
+    jz_transfer_spec specs[BATCH_ITEMS];
+    char ids[BATCH_ITEMS][2][JZ_ID_SIZE];
+    jz_batch_result res[BATCH_ITEMS];
+    /* Batch b funds operator b % 3's wallets (b / 3) * BATCH_ITEMS onwards: every batch is
+     * one operator's, from its own treasury. */
+    uint64_t b = item / BATCH_ITEMS;
+    uint32_t op = (uint32_t)(b % OPERATORS);
+    uint32_t base = (uint32_t)(b / OPERATORS * BATCH_ITEMS);
+    size_t n = 0;
+    for (uint32_t index = base; index < base + BATCH_ITEMS && index < d->wallets; index++) {
+        if (is_merchant(index)) {
+            continue;
+        }
+        demo_id(ids[n][0], 'F', op, index);
+        demo_id(ids[n][1], 'W', op, index);
+        static const int64_t amounts[5] = {0, 5000000, 2000000, 800000, 300000};
+        specs[n] = (jz_transfer_spec){.id = ids[n][0], .debit = d->ops[op].treasury,
+                                      .credit = ids[n][1], .amount = amounts[tier_of(index)],
+                                      .kind = "exchange_in"};
+        n++;
+    }
+    jz_error err;
+    if (n > 0 && jz_transfer_batch(clients[op], specs, n, res, &err) != 0) {
+        fprintf(stderr, "\njiaozi demo: funding: %s %s\n", err.code, err.message);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        atomic_fetch_add(res[i].posted ? &d->funded : &d->failed, 1);
+    }
+    return 0;
+}
+
+/* ---- Phase: payments ---- */
+
+static int pay_batch(struct worker *w, jz_client **clients, uint64_t item)
+{
+    struct demo *d = w->d;
+    jz_transfer_spec specs[BATCH_ITEMS];
+    char ids[BATCH_ITEMS][3][JZ_ID_SIZE];
+    jz_batch_result res[BATCH_ITEMS];
+    uint32_t op = (uint32_t)((item / BATCH_ITEMS) % OPERATORS);
+    size_t n = 0;
+    for (uint64_t k = item; k < item + BATCH_ITEMS && k < d->payments; k++) {
+        uint64_t s = jz_mix64(k * 0x9e3779b97f4a7c15ull + 20261122);
+        uint32_t from = (uint32_t)(s % d->wallets);
+        if (is_merchant(from)) {
+            from++;
+        }
+        uint32_t to_op = (uint32_t)((s >> 20) % OPERATORS);
+        uint32_t to = (uint32_t)((s >> 32) % d->wallets);
+        bool shop = k % 3 == 0;
+        if (shop) {
+            to = to / MERCHANT_EVERY * MERCHANT_EVERY;
+        } else if (is_merchant(to)) {
+            to++;
+        }
+        if (from >= d->wallets || to >= d->wallets || (to == from && to_op == op)) {
+            from = 1;
+            to = 2;
+        }
+        demo_id(ids[n][0], 'P', 0, (uint32_t)k);
+        demo_id(ids[n][1], 'W', op, from);
+        demo_id(ids[n][2], 'W', to_op, to);
+        /* Now and then a tier-4 wallet tries 2,000.01 CNY at once: the limits refuse it. */
+        int64_t amount = k % 997 == 0 ? 200001 : 100 + (int64_t)((s >> 8) % 20000);
+        specs[n] = (jz_transfer_spec){.id = ids[n][0], .debit = ids[n][1], .credit = ids[n][2],
+                                      .amount = amount, .kind = shop ? "payment" : "p2p"};
+        n++;
+    }
+    jz_error err;
+    if (n > 0 && jz_transfer_batch(clients[op], specs, n, res, &err) != 0) {
+        fprintf(stderr, "\njiaozi demo: payments: %s %s\n", err.code, err.message);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        atomic_fetch_add(res[i].posted ? &d->posted : &d->refused, 1);
+    }
+    return 0;
+}
+
+/* ---- Summary ---- */
+
+struct totals {
+    int64_t issued, in_wallets;
+    uint64_t wallets;
+    uint64_t seq;
+};
+
+/* Central's view from the console's statistics route (signed): issued and every balance. */
+static int read_totals(struct demo *d, struct totals *t)
+{
+    jz_client *central = client_for(&d->central);
+    const char *body = NULL;
+    size_t len = 0;
+    jz_error err;
+    int rc = central ? jz_request(central, "GET", "/console/stats", NULL, &body, &len, &err) : -1;
+    json_t *j = rc == 0 ? json_loadb(body, len, 0, NULL) : NULL;
+    memset(t, 0, sizeof *t);
+    if (j) {
+        t->issued = json_integer_value(json_object_get(j, "issued"));
+        t->seq = (uint64_t)json_integer_value(json_object_get(j, "seq"));
+        size_t i;
+        json_t *row;
+        json_array_foreach(json_object_get(j, "circulation"), i, row) {
+            t->in_wallets += json_integer_value(json_object_get(row, "balance"));
+            t->wallets += (uint64_t)json_integer_value(json_object_get(row, "wallets"));
+        }
+        json_decref(j);
+    } else {
+        rc = -1;
+    }
+    jz_client_free(central);
+    return rc;
+}
+
+static void yuan(char *out, size_t n, int64_t fen)
+{
+    snprintf(out, n, "%" PRId64 ".%02" PRId64 " CNY", fen / 100, (fen < 0 ? -fen : fen) % 100);
+}
+
+static void summary(struct demo *d, const struct totals *t, bool conserved)
+{
+    char a[64], b[64];
+    yuan(a, sizeof a, t->issued);
+    yuan(b, sizeof b, t->in_wallets);
+    printf("\n  jiaozi demo: summary\n");
+    printf("  %-28s %d (central bank + %d operators)\n", "institutions", OPERATORS + 1,
+           OPERATORS);
+    printf("  %-28s %" PRIu64 " (of which %u merchants)\n", "wallets", t->wallets,
+           (d->wallets / MERCHANT_EVERY + 1) * OPERATORS);
+    printf("  %-28s %" PRIu64 "\n", "funded (exchange in)", (uint64_t)d->funded);
+    printf("  %-28s %" PRIu64 " posted, %" PRIu64 " refused by limits or funds\n", "payments",
+           (uint64_t)d->posted, (uint64_t)d->refused);
+    printf("  %-28s %.0f transfers/s (batches of %d, %d clients)\n", "throughput",
+           d->pay_seconds > 0 ? (double)d->payments / d->pay_seconds : 0.0, BATCH_ITEMS,
+           d->threads);
+    printf("  %-28s %s\n", "issued by the central bank", a);
+    printf("  %-28s %s\n", "held in wallets", b);
+    printf("  %-28s %s\n", "conservation", conserved ? "ok" : "BROKEN");
+    printf("  %-28s %" PRIu64 "\n", "journal head seq", t->seq);
+}
+
+/* ---- The command ---- */
+
+static int journal_check(const char *dir)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/node.pub", dir);
@@ -302,96 +517,150 @@ static int demo_verify(const char *dir, struct journal_verify_report *rep)
     pem[n] = '\0';
     crypto_sm2_key *pub = NULL;
     char err[1024];
+    struct journal_verify_report rep;
     if (crypto_sm2_load_public_pem(pem, n, &pub) != 0) {
         fprintf(stderr, "jiaozi demo: %s: not an SM2 public key\n", path);
         return -1;
     }
-    int rc = journal_verify(dir, pub, rep, err, sizeof err);
+    int rc = journal_verify(dir, pub, &rep, err, sizeof err);
     crypto_sm2_free(pub);
     if (rc != 0) {
-        fprintf(stderr, "jiaozi demo: journal verification failed: %s\n", err);
+        fprintf(stderr, "jiaozi demo: journal: %s\n", err);
+        return -1;
     }
-    return rc;
+    printf("  %-28s %" PRIu64 " records\n", "journal verified", rep.records);
+    return 0;
 }
 
-static void demo_summary(const struct demo *d, const struct demo_view *v,
-                         const struct journal_verify_report *rep, const char *dir)
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
 {
-    char hex[2 * CRYPTO_SM3_BYTES + 1];
-    jz_hex_encode(rep->head_hash, CRYPTO_SM3_BYTES, hex);
-    printf("\n  jiaozi demo: summary\n");
-    printf("  %-28s %" PRIu32 "\n", "wallets (all institutions)", v->wallets);
-    printf("  %-28s %" PRIu64 "\n", "commands posted", d->posted);
-    printf("  %-28s %" PRIu64 "\n", "commands refused", d->refused);
-    for (int c = 1; c < JZ_RESULT_COUNT; c++) {
-        if (d->codes[c]) {
-            printf("    %-26s %" PRIu64 "\n", jz_result_name(c), d->codes[c]);
+    (void)sig;
+    stop_requested = 1;
+}
+
+static int serve_until_signal(struct demo *d)
+{
+    printf("\n  console  %s/   (sign in with a key id and secret from the files below)\n"
+           "  central  %s/central.json\n  operators %s/credentials/{icbc,ccb,alipay}.json\n"
+           "  serving until Ctrl-C\n",
+           d->url, d->dir, d->dir);
+    fflush(stdout);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    int status = 0;
+    while (!stop_requested) {
+        if (waitpid(d->server, &status, WNOHANG) == d->server) {
+            d->server = 0;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
         }
+        usleep(100000);
     }
-    printf("  %-28s %s\n", "conservation",
-           v->sum == 0 && v->invariants == 0 ? "ok (balances sum to zero)" : "BROKEN");
-    printf("  %-28s %" PRIu64 " records, head %.16s...\n", "journal verified", rep->records, hex);
-    printf("  %-28s %s\n", "data directory", dir);
-    printf("  %-28s %s/credentials/{icbc,ccb,alipay}.json\n", "operator credentials", dir);
-    printf("\n  serve it: jiaozi serve --data %s  (central's credentials: %s/central.json)\n",
-           dir, dir);
+    return stop_server(d) == 0 ? 0 : 1;
+}
+
+static int demo_phases(struct demo *d)
+{
+    if (phase_institutions(d) != 0) {
+        return -1;
+    }
+    uint64_t wallets = (uint64_t)d->wallets * OPERATORS;
+    if (run_parallel(d, "wallets", wallets, 1, open_one) != 0 ||
+        run_parallel(d, "funding", ((uint64_t)d->wallets + BATCH_ITEMS - 1) / BATCH_ITEMS *
+                                       OPERATORS * BATCH_ITEMS, BATCH_ITEMS, fund_batch) != 0) {
+        return -1;
+    }
+    double t0 = mono_s();
+    if (run_parallel(d, "payments", d->payments, BATCH_ITEMS, pay_batch) != 0) {
+        return -1;
+    }
+    d->pay_seconds = mono_s() - t0;
+    return 0;
 }
 
 int cli_demo(int argc, char **argv)
 {
-    static const char *const known[] = {"--data", "--wallets", NULL};
-    static const char *const flags[] = {"--help", NULL};
+    static const char *const known[] = {"--data", "--listen", "--url", "--central", "--wallets",
+                                        "--payments", "--threads", NULL};
+    static const char *const flags[] = {"--serve", "--help", NULL};
     if (cli_flag(argc, argv, "--help")) {
         fputs(demo_help, stdout);
         return 0;
     }
     if (cli_check_options(argc, argv, known, flags) != 0) {
+        fputs(demo_help, stderr);
         return 2;
     }
-    const char *dir = cli_opt(argc, argv, "--data");
-    dir = dir ? dir : "jiaozi-data";
-    uint32_t wallets = (uint32_t)cli_opt_u64(argc, argv, "--wallets", 2000, 30000);
-    char err[1024];
-    char conf[4096];
-    struct stat st;
-    snprintf(conf, sizeof conf, "%s/jiaozi.conf", dir);
-    if (stat(conf, &st) != 0) {
-        struct node_config cfg;
-        node_config_default(&cfg);
-        if (node_init(dir, &cfg, err, sizeof err) != 0) {
-            fprintf(stderr, "jiaozi demo: %s\n", err);
-            return 1;
+    struct demo *d = calloc(1, sizeof *d);
+    if (!d) {
+        return 1;
+    }
+    d->dir = cli_opt(argc, argv, "--data") ? cli_opt(argc, argv, "--data") : "jiaozi-data";
+    d->wallets = (uint32_t)cli_opt_u64(argc, argv, "--wallets", 30000, 3000000) / OPERATORS + 1;
+    d->payments = (uint32_t)cli_opt_u64(argc, argv, "--payments", 100000, 100000000);
+    d->threads = (int)cli_opt_u64(argc, argv, "--threads", 4, 16);
+    if (d->threads < 1) {
+        d->threads = 1;
+    }
+    bool serve = cli_flag(argc, argv, "--serve");
+    const char *url = cli_opt(argc, argv, "--url");
+    const char *listen = cli_opt(argc, argv, "--listen");
+    char path[4096];
+    jz_error err;
+    int rc = 1;
+    if (url) {
+        snprintf(d->url, sizeof d->url, "%s", url);
+        snprintf(path, sizeof path, "%s", cli_opt(argc, argv, "--central")
+                                               ? cli_opt(argc, argv, "--central") : "");
+        serve = false;
+    } else {
+        mkdir(d->dir, 0700);
+        if (start_server(d, listen ? listen : "127.0.0.1:8080") != 0) {
+            goto done;
+        }
+        snprintf(path, sizeof path, "%s/central.json", d->dir);
+    }
+    if (jz_credentials_load(path, &d->central, &err) != 0) {
+        fprintf(stderr, "jiaozi demo: central's credentials %s: %s\n", path, err.message);
+        goto done;
+    }
+    snprintf(d->central.url, sizeof d->central.url, "%s", d->url);
+    printf("jiaozi demo: a city pilot on %s\n", d->url);
+    fflush(stdout);
+    if (demo_phases(d) != 0) {
+        goto done;
+    }
+    struct totals t;
+    if (read_totals(d, &t) != 0) {
+        fprintf(stderr, "jiaozi demo: cannot read the totals\n");
+        goto done;
+    }
+    bool conserved = t.issued == t.in_wallets && t.issued == (int64_t)OPERATORS * QUOTA_FEN;
+    summary(d, &t, conserved);
+    if (!conserved) {
+        goto done;
+    }
+    if (serve) {
+        rc = serve_until_signal(d);
+        goto done;
+    }
+    if (d->server) {
+        if (stop_server(d) != 0 || journal_check(d->dir) != 0) {
+            goto done;
         }
     }
-    node *n = NULL;
-    struct node_options opt = {.dir = dir};
-    if (node_open(&opt, &n, err, sizeof err) != 0) {
-        fprintf(stderr, "jiaozi demo: %s\n", err);
-        return 1;
+    printf("  %-28s %s/credentials/{icbc,ccb,alipay}.json\n", "operator credentials", d->dir);
+    printf("\n  serve it: jiaozi serve --data %s  (central's credentials: %s/central.json)\n",
+           d->dir, d->dir);
+    rc = 0;
+done:
+    stop_server(d);
+    jz_credentials_clear(&d->central);
+    for (int i = 0; i < OPERATORS; i++) {
+        jz_credentials_clear(&d->ops[i]);
     }
-    struct demo d;
-    struct demo_view v;
-    memset(&d, 0, sizeof d);
-    memset(&v, 0, sizeof v);
-    d.ex = node_executor(n);
-    d.node = n;
-    d.dir = dir;
-    printf("jiaozi demo: operators and quota...\n");
-    int rc = demo_institutions(&d, &v, wallets);
-    printf("jiaozi demo: %u wallets per operator, funded by exchange-in...\n", wallets);
-    rc = rc == 0 ? demo_wallets(&d, &v, wallets) : rc;
-    printf("jiaozi demo: payments...\n");
-    rc = rc == 0 ? demo_payments(&d, &v, wallets, wallets * 10) : rc;
-    rc = rc == 0 ? demo_holds(&d, &v) : rc;
-    rc = rc == 0 ? demo_view_get(&d, &v) : rc;
-    if (node_close(n, true) != 0 || rc != 0) {
-        fprintf(stderr, "jiaozi demo: the node failed\n");
-        return 1;
-    }
-    struct journal_verify_report rep;
-    if (demo_verify(dir, &rep) != 0) {
-        return 1;
-    }
-    demo_summary(&d, &v, &rep, dir);
-    return v.sum == 0 && v.invariants == 0 ? 0 : 1;
+    free(d);
+    return rc;
 }
