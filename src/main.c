@@ -16,7 +16,7 @@ static const char usage[] =
     "  audit verify DIR           verify a journal's hash chain and signed checkpoints\n"
     "  snapshot --data DIR        write a snapshot of a stopped node\n"
     "  bench ledger [...]         durable transfers/s of executor + journal\n"
-    "  demo [--data DIR]          a small city pilot on the ledger, with a summary\n";
+    "  demo [--data DIR] [--serve] a city pilot through the API, with a summary\n";
 
 int main(int argc, char **argv)
 {
