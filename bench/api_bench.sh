@@ -43,7 +43,7 @@ echo "== building $LOAD"
 # shellcheck disable=SC2046
 cc -std=c17 -D_GNU_SOURCE -O2 -g -Wall -Wextra -iquote src $(pkg-config --cflags openssl jansson) \
     bench/api_load.c src/auth.c src/crypto.c src/common.c src/json.c \
-    -o "$LOAD" -lcrypto -ljansson -lpthread
+    -o "$LOAD" -lssl -lcrypto -ljansson -lpthread
 if [ ! -x build/jiaozi ]; then
     make
 fi

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "crypto.h"
+#include "json_fast.h"
 #include "metrics.h"
 #include "openapi_json.h"
 #include "projector.h"
@@ -707,20 +708,26 @@ static void respond_transfer_result(struct call *c, const struct ledger_cmd *cmd
     respond_json(c, r->replayed ? 200 : 201);
 }
 
+/* Both readers of a transfer body (json_fast and the general one) end here. */
+static void submit_transfer(struct call *c, struct ledger_cmd *cmd)
+{
+    struct ledger_result r;
+    cmd->actor = (uint16_t)c->actor;
+    if (run_commands(c, cmd, 1, &r, NULL, NULL) == 0) {
+        respond_transfer_result(c, cmd, &r);
+    }
+}
+
 static void h_transfer_create(struct call *c, json_t *body)
 {
     struct ledger_cmd cmd;
-    struct ledger_result r;
     struct api_error e;
     memset(&cmd, 0, sizeof cmd);
     if (parse_transfer(body, "", false, &cmd, &e) != 0) {
         respond_error(c, &e);
         return;
     }
-    cmd.actor = (uint16_t)c->actor;
-    if (run_commands(c, &cmd, 1, &r, NULL, NULL) == 0) {
-        respond_transfer_result(c, &cmd, &r);
-    }
+    submit_transfer(c, &cmd);
 }
 
 static void write_batch_results(struct jbuf *b, const struct ledger_cmd *cmds,
@@ -742,6 +749,94 @@ static void write_batch_results(struct jbuf *b, const struct ledger_cmd *cmds,
         jb_lit(b, "}");
     }
     jb_lit(b, "]}");
+}
+
+int api_parse_transfers(const char *body, size_t len, bool batch, struct ledger_cmd *cmds,
+                        size_t cap, size_t *n, struct api_error *e)
+{
+    json_t *root = json_parse_body(body, len, e);
+    if (!root) {
+        return -1;
+    }
+    int rc = -1;
+    if (!batch) {
+        memset(&cmds[0], 0, sizeof cmds[0]);
+        rc = cap >= 1 ? parse_transfer(root, "", false, &cmds[0], e) : -1;
+        *n = 1;
+        json_decref(root);
+        return rc;
+    }
+    json_t *items = NULL;
+    const struct field_spec specs[] = {
+        {.name = "transfers", .type = FIELD_ARRAY, .required = true, .out = &items},
+    };
+    if (json_fields_parse(root, specs, 1, "", e) == 0) {
+        size_t count = json_array_size(items);
+        if (count < 1 || count > JZ_BATCH_MAX || count > cap) {
+            api_fail(e, JZ_INVALID_FIELD, "transfers", "a batch holds 1 to 8190 transfers");
+        } else {
+            rc = 0;
+            for (size_t i = 0; rc == 0 && i < count; i++) {
+                char prefix[32];
+                snprintf(prefix, sizeof prefix, "transfers[%zu].", i);
+                memset(&cmds[i], 0, sizeof cmds[i]);
+                rc = parse_transfer(json_array_get(items, i), prefix, true, &cmds[i], e);
+            }
+            *n = count;
+        }
+    }
+    json_decref(root);
+    return rc;
+}
+
+/* Both readers of a batch end here; res has room for n results. */
+static void submit_batch(struct call *c, struct ledger_cmd *cmds, size_t n,
+                         struct ledger_result *res)
+{
+    for (size_t i = 0; i < n; i++) {
+        cmds[i].actor = (uint16_t)c->actor;
+    }
+    if (run_commands(c, cmds, (uint32_t)n, res, NULL, NULL) == 0) {
+        write_batch_results(&c->resp->body, cmds, res, n);
+        respond_json(c, 200);
+    }
+}
+
+/* The fast reader (json_fast.h) for the plain form of a transfer or batch body: 0 when it
+ * took the request (answered), -1 to run the general path instead. */
+static int fast_transfers(struct call *c, bool batch)
+{
+    const char *body = c->req->body;
+    size_t len = c->req->body_len;
+    if (!batch) {
+        struct ledger_cmd cmd;
+        size_t n = 0;
+        if (json_fast_transfers(body, len, false, transfer_kind_choices, &cmd, 1, &n) !=
+            JSON_FAST_OK) {
+            return -1;
+        }
+        submit_transfer(c, &cmd);
+        return 0;
+    }
+    /* Items are objects: one '{' each besides the body's own. */
+    size_t cap = 0;
+    for (const char *p = body; (p = memchr(p, '{', (size_t)(body + len - p))) != NULL; p++) {
+        cap++;
+    }
+    cap = cap > JZ_BATCH_MAX + 1 ? JZ_BATCH_MAX : cap > 0 ? cap - 1 : 0;
+    struct ledger_cmd *cmds = cap ? malloc(cap * sizeof *cmds) : NULL;
+    struct ledger_result *res = cap ? malloc(cap * sizeof *res) : NULL;
+    size_t n = 0;
+    int rc = -1;
+    if (cmds && res &&
+        json_fast_transfers(body, len, true, transfer_kind_choices, cmds, cap, &n) ==
+            JSON_FAST_OK) {
+        submit_batch(c, cmds, n, res);
+        rc = 0;
+    }
+    free(cmds);
+    free(res);
+    return rc;
 }
 
 static void h_transfer_batch(struct call *c, json_t *body)
@@ -773,12 +868,8 @@ static void h_transfer_batch(struct call *c, json_t *body)
             respond_error(c, &e);
             goto done;
         }
-        cmds[i].actor = (uint16_t)c->actor;
     }
-    if (run_commands(c, cmds, (uint32_t)n, res, NULL, NULL) == 0) {
-        write_batch_results(&c->resp->body, cmds, res, n);
-        respond_json(c, 200);
-    }
+    submit_batch(c, cmds, n, res);
 done:
     free(cmds);
     free(res);
@@ -1690,6 +1781,11 @@ authenticated:
     }
     if (!m->has_body) {
         dispatch_get(c);
+        return;
+    }
+    if ((m->route == R_TRANSFERS || m->route == R_TRANSFERS_BATCH) && !is_central(c) &&
+        content_type_json(req->content_type) &&
+        fast_transfers(c, m->route == R_TRANSFERS_BATCH) == 0) {
         return;
     }
     json_t *body = NULL;

@@ -62,6 +62,13 @@ struct api_response {
 /* Limit on the body of a request to this path (the HTTP layer enforces it). */
 size_t api_body_limit(const char *path);
 
+/* The general reader of a transfer body (batch = false) or a batch body into cmds (room
+ * for cap): 0 and *n, or -1 with e worded as the API answers. The server reads the plain
+ * form of these bodies with json_fast.h first; tests hold the two readers to each other. */
+struct ledger_cmd;
+int api_parse_transfers(const char *body, size_t len, bool batch, struct ledger_cmd *cmds,
+                        size_t cap, size_t *n, struct api_error *e);
+
 /* Handles one request; resp->body is owned by the caller (api_response_free). */
 void api_handle(api *a, const struct api_request *req, struct api_response *resp);
 void api_response_free(struct api_response *resp);
