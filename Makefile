@@ -10,12 +10,12 @@ BUILD    ?= build
 # The release build keeps ASSERT (always on) but skips the full invariant scan after every
 # batch (NDEBUG); the test builds run it.
 OPT      ?= -O2 -DNDEBUG
-PKGS     := openssl sqlite3 jansson
+PKGS     := openssl sqlite3 jansson libh2o-evloop
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 -Werror
 CFLAGS   += -std=c17 -D_GNU_SOURCE $(OPT) -g $(WARN) -MMD -MP -iquote src -iquote tests -Iinclude $(PKG_CFLAGS)
-LDLIBS   += $(PKG_LIBS) -lcivetweb -lpthread -lm
+LDLIBS   += $(PKG_LIBS) -lpthread -lm
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 # The console's files, compiled in: ours from web/, uPlot from the npm registry (web/package-lock.json).
@@ -80,7 +80,8 @@ test: deps test-deps
 	$(MAKE) BUILD=build/test OPT=-O2 test-run
 
 asan: deps test-deps
-	$(MAKE) BUILD=build/asan OPT="-O1 $(SAN)" test-run
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	    $(MAKE) BUILD=build/asan OPT="-O1 $(SAN)" test-run
 
 # Tools the tests run against the server: promtool, an OpenAPI validator from npm, and
 # playwright-core driving Debian's chromium for the console's browser test.

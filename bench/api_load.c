@@ -570,8 +570,9 @@ static int cmp_tcpu(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-/* "civetweb-worker 0.61, jiaozi/1234 0.30, ...": CPU (cores) in the window, worker threads
- * of the same name summed, other threads one by one, busiest first. */
+/* "jz-http-loop 0.61, jz-journal/1234 0.30, ...": CPU (cores) in the window, pool threads
+ * of the same name (HTTP loops and workers) summed, other threads one by one, busiest
+ * first. */
 static void thread_split(char *out, size_t cap, double wall)
 {
     static struct tcpu d[MAX_THREADS];
@@ -589,7 +590,7 @@ static void thread_split(char *out, size_t cap, double wall)
                 break;
             }
         }
-        bool pooled = strncmp(b->comm, "civetweb-worker", 15) == 0;
+        bool pooled = strncmp(b->comm, "jz-http-", 8) == 0;
         int k = 0;
         if (pooled) {
             for (k = 0; k < nd && strcmp(d[k].comm, b->comm) != 0; k++) {

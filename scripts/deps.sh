@@ -4,7 +4,7 @@
 # needs nothing else. Safe to run again: it installs only what is absent.
 set -euo pipefail
 
-packages=(gcc make pkg-config libssl-dev libsqlite3-dev libjansson-dev libcivetweb-dev openssl curl)
+packages=(gcc make pkg-config libssl-dev libsqlite3-dev libjansson-dev libh2o-evloop-dev openssl curl)
 if [[ "${1:-}" == "--bench" ]]; then
     packages+=(postgresql-15 postgresql-contrib nginx)
 fi

@@ -778,7 +778,7 @@ int api_parse_transfers(const char *body, size_t len, bool batch, struct ledger_
             rc = 0;
             for (size_t i = 0; rc == 0 && i < count; i++) {
                 char prefix[32];
-                snprintf(prefix, sizeof prefix, "transfers[%zu].", i);
+                snprintf(prefix, sizeof prefix, "transfers[%u].", (unsigned)i);
                 memset(&cmds[i], 0, sizeof cmds[i]);
                 rc = parse_transfer(json_array_get(items, i), prefix, true, &cmds[i], e);
             }
@@ -1832,6 +1832,156 @@ void api_handle(api *a, const struct api_request *req, struct api_response *resp
         resp->status = 503;
     }
     count_request(a, m.route, resp->status, mono_us() - start);
+}
+
+/* ---- Without blocking (api.h: api_handle_start) ---- */
+
+struct api_pending {
+    api *a;
+    int route;
+    int actor;
+    bool batch;
+    uint64_t start_us;
+    size_t n;
+    struct ledger_cmd *cmds;
+    struct ledger_result *res;
+    struct executor_request er;
+    void (*done)(void *ctx);
+    void *ctx;
+};
+
+static void pending_free(struct api_pending *p)
+{
+    free(p->cmds);
+    free(p->res);
+    free(p);
+}
+
+static void pending_durable(struct executor_request *r, void *ctx)
+{
+    (void)r;
+    struct api_pending *p = ctx;
+    p->done(p->ctx);
+}
+
+/* The plain form of a transfer or batch body, read without blocking; NULL when the request
+ * is not one (then nothing was done). */
+static struct api_pending *pending_read(const struct api_request *req, bool batch)
+{
+    struct api_pending *p = calloc(1, sizeof *p);
+    size_t cap = 1;
+    if (batch) {
+        cap = 0;
+        const char *end = req->body + req->body_len;
+        for (const char *q = req->body; (q = memchr(q, '{', (size_t)(end - q))) != NULL; q++) {
+            cap++;
+        }
+        cap = cap > JZ_BATCH_MAX + 1 ? JZ_BATCH_MAX : cap > 0 ? cap - 1 : 0;
+    }
+    if (!p || cap == 0 || !(p->cmds = malloc(cap * sizeof *p->cmds)) ||
+        !(p->res = calloc(cap, sizeof *p->res)) ||
+        json_fast_transfers(req->body, req->body_len, batch, transfer_kind_choices, p->cmds,
+                            cap, &p->n) != JSON_FAST_OK) {
+        if (p) {
+            pending_free(p);
+        }
+        return NULL;
+    }
+    p->batch = batch;
+    return p;
+}
+
+int api_handle_start(api *a, const struct api_request *req, struct api_response *resp,
+                     void (*done)(void *ctx), void *ctx, struct api_pending **pending)
+{
+    uint64_t start = mono_us();
+    char seg[4][160];
+    struct route_match m = route_of(req->method, req->path, seg);
+    if (m.route == R_HEALTHZ || m.route == R_METRICS || m.route == R_OPENAPI) {
+        api_handle(a, req, resp); /* reads of atomics and static text: never blocks */
+        return API_DONE;
+    }
+    /* Only what handle() would send down the fast path, decided before authentication so
+     * that a request handed to api_handle has not had its nonce used. */
+    if ((m.route != R_TRANSFERS && m.route != R_TRANSFERS_BATCH) || !m.method_ok ||
+        req->body_too_large || !req->key || !content_type_json(req->content_type)) {
+        return API_BLOCKING;
+    }
+    struct api_pending *p = pending_read(req, m.route == R_TRANSFERS_BATCH);
+    if (!p) {
+        return API_BLOCKING;
+    }
+    memset(resp, 0, sizeof *resp);
+    jb_init(&resp->body);
+    resp->status = 500;
+    resp->content_type = "application/json";
+    struct call c = {.a = a, .req = req, .resp = resp, .route = m.route, .actor = -1};
+    struct auth_request ar = {.method = req->method, .path_and_query = req->path_and_query,
+                              .key = req->key, .timestamp = req->timestamp, .nonce = req->nonce,
+                              .signature = req->signature, .body = req->body,
+                              .body_len = req->body_len};
+    struct api_error e;
+    int64_t now = a->cfg.now_ms ? a->cfg.now_ms() : wall_ms();
+    if (auth_check(a->auth, &ar, now, &c.actor, &resp->retry_after_s, &e) != 0) {
+        respond_error(&c, &e);
+    } else if (is_central(&c)) {
+        fail(&c, JZ_FORBIDDEN, "", "the central bank moves nothing but quota");
+    } else {
+        for (size_t i = 0; i < p->n; i++) {
+            p->cmds[i].actor = (uint16_t)c.actor;
+        }
+        p->a = a;
+        p->route = m.route;
+        p->actor = c.actor;
+        p->start_us = start;
+        p->done = done;
+        p->ctx = ctx;
+        executor_request_init(&p->er);
+        p->er.cmds = p->cmds;
+        p->er.results = p->res;
+        p->er.count = (uint32_t)p->n;
+        p->er.on_done = pending_durable;
+        p->er.on_done_ctx = p;
+        if (executor_submit(a->ex, &p->er) == 0) {
+            *pending = p;
+            return API_PENDING;
+        }
+        executor_request_destroy(&p->er);
+        if (errno == EAGAIN) {
+            resp->retry_after_s = 1;
+            fail(&c, JZ_OVERLOADED, "", "the node is busy: retry after a second");
+        } else {
+            fail(&c, JZ_UNAVAILABLE, "", "the node is not accepting requests");
+        }
+    }
+    count_request(a, m.route, resp->status, mono_us() - start);
+    pending_free(p);
+    return API_DONE;
+}
+
+void api_finish(struct api_pending *p, struct api_response *resp)
+{
+    memset(resp, 0, sizeof *resp);
+    jb_init(&resp->body);
+    resp->status = 500;
+    resp->content_type = "application/json";
+    struct call c = {.a = p->a, .resp = resp, .route = p->route, .actor = p->actor};
+    if (p->er.status != 0) {
+        fail(&c, JZ_UNAVAILABLE, "", "the node stopped before the request was durable");
+    } else if (!p->batch) {
+        respond_transfer_result(&c, &p->cmds[0], &p->res[0]);
+    } else {
+        write_batch_results(&resp->body, p->cmds, p->res, p->n);
+        respond_json(&c, 200);
+    }
+    if (resp->body.failed) {
+        jb_free(&resp->body);
+        jb_lit(&resp->body, "{\"error\":{\"code\":\"unavailable\",\"message\":\"out of memory\"}}");
+        resp->status = 503;
+    }
+    count_request(p->a, p->route, resp->status, mono_us() - p->start_us);
+    executor_request_destroy(&p->er);
+    pending_free(p);
 }
 
 void api_response_free(struct api_response *resp)

@@ -73,6 +73,22 @@ int api_parse_transfers(const char *body, size_t len, bool batch, struct ledger_
 void api_handle(api *a, const struct api_request *req, struct api_response *resp);
 void api_response_free(struct api_response *resp);
 
+/* Event-loop HTTP layers answer without a thread per request. api_handle_start does what it
+ * can without blocking:
+ *   API_DONE     resp is complete (an error, /healthz, /metrics, the OpenAPI document);
+ *   API_PENDING  the request went to the executor: done(ctx) is called on another thread
+ *                (quickly: it must only hand over) once it is durable, after which the
+ *                caller calls api_finish(*pending, resp) on any thread to get the answer;
+ *   API_BLOCKING nothing was done (not even authentication): run api_handle on a thread that
+ *                may block. Transfers and batches in plain form take the pending path. */
+enum api_start { API_DONE = 0, API_PENDING = 1, API_BLOCKING = 2 };
+struct api_pending;
+int api_handle_start(api *a, const struct api_request *req, struct api_response *resp,
+                     void (*done)(void *ctx), void *ctx, struct api_pending **pending);
+/* Writes the answer of a pending request into resp (caller frees: api_response_free) and
+ * frees the pending state. */
+void api_finish(struct api_pending *p, struct api_response *resp);
+
 /* Writes DIR/central.json (mode 0600) with central's credentials and the URL. */
 int api_write_central_json(api *a, const char *url, char *err, size_t err_len);
 

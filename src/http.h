@@ -1,18 +1,17 @@
 /*
- * http.h: the HTTP/1.1 server in front of the API, on civetweb (Debian's libcivetweb).
+ * http.h: the HTTP/1.1 server in front of the API, on h2o's event loop (Debian's
+ * libh2o-evloop 2.2.5).
  *
- * Why civetweb, and why it is not the last word (bench/http_libs/ has the measurements):
- * its worker threads may block until their request is durable, which let the API be written
- * as plain sequential code first, and group commit gathers the waiting workers' requests
- * into one fsync. But the comparison finished since shows it is the weakest of Debian's four at
- * what the API needs: with answers deferred until a ~1 ms group commit, on 256 connections,
- * civetweb did ~20-33k req/s where h2o did ~72k, libevent ~50k and libmicrohttpd ~45k (and
- * ~80-110k immediate at ~100k req/s per core). Its recommendation: libmicrohttpd's epoll pool
- * with suspend/resume, the request resumed from the executor's callback
- * (executor_request.on_done); its TLS is GnuTLS, so tls_front.c would stay for OpenSSL.
- * TLS is terminated by tls_front.c through OpenSSL 3 (Debian 12's civetweb cannot drive
- * OpenSSL 3 itself); civetweb then listens on loopback.
- * Only this module includes civetweb.h.
+ * Why h2o (bench/http_libs/ has the measurements): the API answers only once a request is
+ * durable (~1-2 ms of group commit), so throughput needs hundreds of requests in flight
+ * without a thread each. With answers deferred that way, on 256 connections, h2o did ~72k
+ * req/s where libevent did ~50k, libmicrohttpd ~45k and civetweb (which this server used
+ * first, a blocked thread per request) ~20-33k; h2o also batches its cross-thread wake-ups.
+ * Its cost is maintenance: Debian's 2.2.5 is an old snapshot whose API upstream has moved
+ * on, so this file is the only one that knows it. TLS stays with tls_front.c (OpenSSL 3,
+ * Debian's maintained package), which relays to h2o on loopback.
+ *
+ * h2o's headers pull in OpenSSL's; nothing here calls OpenSSL.
  */
 #ifndef JZ_HTTP_H
 #define JZ_HTTP_H
@@ -21,7 +20,8 @@
 
 struct http_config {
     const char *listen;   /* "127.0.0.1:8080", port 0 for any free one */
-    int threads;          /* worker threads = connections served at once; 0 = 256 */
+    int loops;            /* event-loop threads; 0 = 1 */
+    int threads;          /* worker threads for requests that may block; 0 = 64 */
     const char *tls_cert; /* PEM certificate chain, or NULL for plain HTTP */
     const char *tls_key;  /* PEM private key */
     const char *data_dir;

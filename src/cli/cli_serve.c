@@ -20,7 +20,8 @@ static const char serve_help[] =
     "Serves the HTTP JSON API (shared/API.md). On first start DIR is initialised: the\n"
     "central bank and its credentials, written to DIR/central.json (mode 0600).\n"
     "  --listen HOST:PORT   address (default 127.0.0.1:8080; port 0 picks a free one)\n"
-    "  --threads N          HTTP workers = connections served at once (default 256)\n"
+    "  --loops N            HTTP event-loop threads (default 1)\n"
+    "  --threads N          workers for requests that may block (default 64)\n"
     "  --tls-cert FILE      PEM certificate chain (with --tls-key: HTTPS, TLS 1.2+, OpenSSL)\n"
     "  --tls-key FILE       PEM private key\n"
     "  --insecure           allow plain HTTP on a non-loopback address\n"
@@ -67,7 +68,8 @@ static int serve(node *n, const char *dir, int argc, char **argv)
     const char *listen = cli_opt(argc, argv, "--listen");
     struct http_config hcfg = {
         .listen = listen ? listen : "127.0.0.1:8080",
-        .threads = (int)cli_opt_u64(argc, argv, "--threads", 256, 4096),
+        .loops = (int)cli_opt_u64(argc, argv, "--loops", 1, 8),
+        .threads = (int)cli_opt_u64(argc, argv, "--threads", 64, 4096),
         .tls_cert = cli_opt(argc, argv, "--tls-cert"),
         .tls_key = cli_opt(argc, argv, "--tls-key"),
         .data_dir = dir,
@@ -113,7 +115,7 @@ static int serve(node *n, const char *dir, int argc, char **argv)
 
 int cli_serve(int argc, char **argv)
 {
-    static const char *const known[] = {"--data", "--listen", "--threads", "--tls-cert",
+    static const char *const known[] = {"--data", "--listen", "--loops", "--threads", "--tls-cert",
                                         "--tls-key", "--rate", "--burst", "--wallets",
                                         "--transfers", "--queue", NULL};
     static const char *const flags[] = {"--insecure", "--quiet", "--help", NULL};

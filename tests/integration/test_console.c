@@ -25,7 +25,7 @@ static int login(struct world *w, const struct srv_creds *c, char cookie[80], ch
     }
     int status = r.status;
     cookie[0] = csrf[0] = '\0';
-    const char *sc = strstr(r.headers, "Set-Cookie: jz_session=");
+    const char *sc = strcasestr(r.headers, "Set-Cookie: jz_session=");
     if (sc) {
         sscanf(sc + 12, "%79[^;]", cookie);
     }
@@ -65,9 +65,9 @@ TEST(console_serves_its_files_with_security_headers)
     struct srv_response r;
     REQUIRE(srv_send(&w.s, &q, &r) == 0);
     CHECK_EQ_INT(r.status, 200);
-    CHECK(strstr(r.headers, "Content-Type: text/html") != NULL);
-    CHECK(strstr(r.headers, "Content-Security-Policy: default-src 'self'") != NULL);
-    CHECK(strstr(r.headers, "X-Frame-Options: DENY") != NULL);
+    CHECK(strcasestr(r.headers, "Content-Type: text/html") != NULL);
+    CHECK(strcasestr(r.headers, "Content-Security-Policy: default-src 'self'") != NULL);
+    CHECK(strcasestr(r.headers, "X-Frame-Options: DENY") != NULL);
     CHECK(strstr(r.body, "/console/app.js") != NULL);
     srv_response_free(&r);
     const char *files[] = {"/console/app.js", "/console/app.css", "/console/uPlot.iife.min.js",
@@ -116,7 +116,7 @@ TEST(console_sign_in_session_and_csrf)
     ok.body = body;
     REQUIRE(srv_send(&w.s, &ok, &r) == 0);
     REQUIRE_EQ_INT(r.status, 200);
-    CHECK(strstr(r.headers, "HttpOnly") && strstr(r.headers, "SameSite=Strict"));
+    CHECK(strcasestr(r.headers, "HttpOnly") && strcasestr(r.headers, "SameSite=Strict"));
     CHECK(strstr(r.body, w.op.secret) == NULL);
     srv_response_free(&r);
     REQUIRE_EQ_INT(login(&w, &w.op, cookie, csrf), 200);
