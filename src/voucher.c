@@ -6,114 +6,16 @@
  */
 #include "voucher.h"
 
+#include "bytes.h"
 #include "crypto_x509.h"
 #include "limits.h"
 
 static const char cmd_aad[] = "jiaozi card command";
 static const char perso_aad[] = "jiaozi card personalisation";
 
-/* ---- a bounded big-endian cursor ---- */
-
-struct cur {
-    uint8_t *w;       /* writing, or NULL */
-    const uint8_t *r; /* reading */
-    size_t len, pos;
-    bool bad;
-};
-
-static bool room(struct cur *c, size_t n)
-{
-    if (c->bad || n > c->len - c->pos) {
-        c->bad = true;
-        return false;
-    }
-    return true;
-}
-
-static void put(struct cur *c, const void *p, size_t n)
-{
-    if (room(c, n)) {
-        memcpy(c->w + c->pos, p, n);
-        c->pos += n;
-    }
-}
-
-static void put_int(struct cur *c, uint64_t v, int n)
-{
-    uint8_t b[8];
-    for (int i = 0; i < n; i++) {
-        b[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
-    }
-    put(c, b, (size_t)n);
-}
-
-static const uint8_t *get(struct cur *c, size_t n)
-{
-    if (!room(c, n)) {
-        return NULL;
-    }
-    const uint8_t *p = c->r + c->pos;
-    c->pos += n;
-    return p;
-}
-
-static void get_bytes(struct cur *c, void *out, size_t n)
-{
-    const uint8_t *p = get(c, n);
-    if (p) {
-        memcpy(out, p, n);
-    }
-}
-
-static uint64_t get_int(struct cur *c, int n)
-{
-    const uint8_t *p = get(c, (size_t)n);
-    uint64_t v = 0;
-    for (int i = 0; p && i < n; i++) {
-        v = v << 8 | p[i];
-    }
-    return v;
-}
-
-/* Reserved bytes must be zero. */
-static void get_zero(struct cur *c, size_t n)
-{
-    const uint8_t *p = get(c, n);
-    for (size_t i = 0; p && i < n; i++) {
-        c->bad |= p[i] != 0;
-    }
-}
-
 static void get_version(struct cur *c)
 {
     c->bad |= get_int(c, 1) != VOUCHER_VERSION;
-}
-
-/* A length-prefixed part (u16 length), 1..max bytes. */
-static const uint8_t *get_part(struct cur *c, size_t max, size_t *len)
-{
-    size_t n = (size_t)get_int(c, 2);
-    if (n == 0 || n > max) {
-        c->bad = true;
-        return NULL;
-    }
-    *len = n;
-    return get(c, n);
-}
-
-static void put_part(struct cur *c, const uint8_t *p, size_t n, size_t max)
-{
-    if (n == 0 || n > max) {
-        c->bad = true;
-        return;
-    }
-    put_int(c, n, 2);
-    put(c, p, n);
-}
-
-static bool ended(const struct cur *c)
-{
-    return !c->bad && c->pos == c->len;
 }
 
 static bool amount_ok(int64_t a)
@@ -136,7 +38,7 @@ void voucher_encode(const struct voucher *v, uint8_t out[VOUCHER_BODY_BYTES])
     put_int(&c, (uint64_t)v->time_ms, 8);
     put(&c, v->prev, 32);
     put(&c, reserved, sizeof reserved);
-    ASSERT(ended(&c));
+    ASSERT(cur_ended(&c));
 }
 
 int voucher_decode(const uint8_t *in, size_t len, struct voucher *out)
@@ -152,7 +54,7 @@ int voucher_decode(const uint8_t *in, size_t len, struct voucher *out)
     v.time_ms = (int64_t)get_int(&c, 8);
     get_bytes(&c, v.prev, 32);
     get_zero(&c, 20);
-    if (!ended(&c) || v.counter < 1 || !amount_ok(v.amount) || v.time_ms < 0 ||
+    if (!cur_ended(&c) || v.counter < 1 || !amount_ok(v.amount) || v.time_ms < 0 ||
         jz_id_is_zero(&v.payer) || jz_id_is_zero(&v.payee)) {
         return -1;
     }
@@ -174,9 +76,24 @@ void voucher_transfer_id(const jz_id *payer, uint32_t counter, jz_id *out)
     put(&c, tag, sizeof tag - 1);
     put(&c, payer->b, 16);
     put_int(&c, counter, 4);
-    ASSERT(ended(&c));
+    ASSERT(cur_ended(&c));
     ASSERT(crypto_sm3(in, sizeof in, h) == 0);
     memcpy(out->b, h, 16);
+}
+
+int voucher_card_id(const crypto_sm2_key *key, jz_id *out)
+{
+    static const char tag[] = "jiaozi card id";
+    uint8_t in[sizeof tag - 1 + CRYPTO_SM2_SPKI_MAX];
+    uint8_t h[CRYPTO_SM3_BYTES];
+    size_t n = 0;
+    memcpy(in, tag, sizeof tag - 1);
+    if (crypto_sm2_spki(key, in + sizeof tag - 1, CRYPTO_SM2_SPKI_MAX, &n) != 0 ||
+        crypto_sm3(in, sizeof tag - 1 + n, h) != 0) {
+        return -1;
+    }
+    memcpy(out->b, h, 16);
+    return 0;
 }
 
 int voucher_verify(const crypto_sm2_key *key, const uint8_t body[VOUCHER_BODY_BYTES],
@@ -199,7 +116,7 @@ void voucher_challenge_encode(const struct voucher_challenge *ch,
     put_int(&c, (uint64_t)ch->amount, 8);
     put(&c, ch->nonce, 16);
     put_int(&c, (uint64_t)ch->time_ms, 8);
-    ASSERT(ended(&c));
+    ASSERT(cur_ended(&c));
 }
 
 int voucher_challenge_decode(const uint8_t *in, size_t len, struct voucher_challenge *out)
@@ -211,7 +128,7 @@ int voucher_challenge_decode(const uint8_t *in, size_t len, struct voucher_chall
     ch.amount = (int64_t)get_int(&c, 8);
     get_bytes(&c, ch.nonce, 16);
     ch.time_ms = (int64_t)get_int(&c, 8);
-    if (!ended(&c) || !amount_ok(ch.amount) || ch.time_ms < 0 || jz_id_is_zero(&ch.payee)) {
+    if (!cur_ended(&c) || !amount_ok(ch.amount) || ch.time_ms < 0 || jz_id_is_zero(&ch.payee)) {
         return -1;
     }
     *out = ch;
@@ -246,7 +163,7 @@ int voucher_payment_decode(const uint8_t *in, size_t len, struct voucher_payment
     p.sig = get(&c, p.sig_len);
     p.cert = get_part(&c, VOUCHER_CERT_MAX, &p.cert_len);
     p.ca = get_part(&c, VOUCHER_CERT_MAX, &p.ca_len);
-    if (!ended(&c)) {
+    if (!cur_ended(&c)) {
         return -1;
     }
     *out = p;
@@ -269,7 +186,7 @@ void voucher_command_body_encode(const struct voucher_command *cmd,
     put_int(&c, (uint64_t)cmd->issued_at_ms, 8);
     put(&c, cmd->transfer.b, 16);
     put(&c, zero, 8);
-    ASSERT(ended(&c));
+    ASSERT(cur_ended(&c));
 }
 
 int voucher_command_body_decode(const uint8_t *in, size_t len, struct voucher_command *out)
@@ -290,7 +207,7 @@ int voucher_command_body_decode(const uint8_t *in, size_t len, struct voucher_co
     bool amount_in_range = cmd.type == VOUCHER_CMD_CLOSE
                                ? cmd.amount >= 0 && cmd.amount <= JZ_AMOUNT_MAX
                                : amount_ok(cmd.amount);
-    if (!ended(&c) || !type_ok || !amount_in_range || cmd.counter < 1 ||
+    if (!cur_ended(&c) || !type_ok || !amount_in_range || cmd.counter < 1 ||
         cmd.issued_at_ms < 0 || jz_id_is_zero(&cmd.card)) {
         return -1;
     }
@@ -423,7 +340,7 @@ int voucher_perso_open(const uint8_t key[VOUCHER_CARD_KEY_BYTES], const uint8_t 
     p.cert = get_part(&c, VOUCHER_CERT_MAX, &p.cert_len);
     p.ca = get_part(&c, VOUCHER_CERT_MAX, &p.ca_len);
     p.root = get_part(&c, VOUCHER_CERT_MAX, &p.root_len);
-    if (!ended(&c)) {
+    if (!cur_ended(&c)) {
         return -1;
     }
     *out = p;

@@ -62,6 +62,9 @@ int voucher_hash(const uint8_t body[VOUCHER_BODY_BYTES], uint8_t out[CRYPTO_SM3_
  * SM3("jiaozi offline voucher" | card | counter), so a second upload is an idempotent replay
  * and a different body with the same counter an id_conflict. */
 void voucher_transfer_id(const jz_id *payer, uint32_t counter, jz_id *out);
+/* A card's id: the first 16 bytes of SM3("jiaozi card id" | SubjectPublicKeyInfo DER of its
+ * key). The card and the TSM compute it alike, and one key is one card. */
+int voucher_card_id(const crypto_sm2_key *key, jz_id *out);
 /* 0 when sig is a canonical SM2 signature by key over the body. */
 int voucher_verify(const crypto_sm2_key *key, const uint8_t body[VOUCHER_BODY_BYTES],
                    const uint8_t *sig, size_t sig_len);
