@@ -208,15 +208,42 @@ struct plan {
     uint32_t n;
 };
 
+/* The cards one settlement call looks at, read from the registry once each: a batch
+ * comes from a few cards. Valid for that call only (statuses change between calls). */
+#define CARD_MEMO 16
+struct card_memo {
+    struct store_card cards[CARD_MEMO];
+    uint32_t n, next;
+};
+
+static const struct store_card *card_lookup(offline *o, struct card_memo *m, const jz_id *id)
+{
+    for (uint32_t i = 0; i < m->n; i++) {
+        if (jz_id_eq(&m->cards[i].id, id)) {
+            return &m->cards[i];
+        }
+    }
+    struct store_card *slot = &m->cards[m->next];
+    if (store_cards_get(o->store, id, slot) != 0) {
+        return NULL;
+    }
+    m->next = (m->next + 1) % CARD_MEMO;
+    m->n = m->n < CARD_MEMO ? m->n + 1 : CARD_MEMO;
+    return slot;
+}
+
 /* The registry's verdict on a verified voucher; JZ_OK means it goes to the ledger. */
 static int registry_check(offline *o, const struct offline_item *it, int64_t now_ms,
-                          struct store_card *payer, struct store_card *payee)
+                          struct card_memo *memo, struct store_card *payer,
+                          struct store_card *payee)
 {
     struct store_voucher seen;
     const struct voucher *v = &it->v;
-    if (store_cards_get(o->store, &v->payer, payer) != 0) {
+    const struct store_card *found = card_lookup(o, memo, &v->payer);
+    if (!found) {
         return JZ_INVALID_CERTIFICATE;
     }
+    *payer = *found;
     int got = store_cards_voucher_get(o->store, &v->payer, v->counter, &seen);
     if (got < 0) {
         return -1;
@@ -234,9 +261,11 @@ static int registry_check(offline *o, const struct offline_item *it, int64_t now
         (v->time_ms > payer->status_at || now_ms > payer->status_at + o->window_ms)) {
         return JZ_REVOKED;
     }
-    if (store_cards_get(o->store, &v->payee, payee) != 0) {
+    found = card_lookup(o, memo, &v->payee);
+    if (!found) {
         return JZ_UNKNOWN_PAYEE;
     }
+    *payee = *found;
     return JZ_OK;
 }
 
@@ -322,12 +351,13 @@ static int plan_build(offline *o, struct offline_item *items, size_t n, int64_t 
 {
     struct store_card *payer = malloc(sizeof *payer);
     struct store_card *payee = malloc(sizeof *payee);
-    int rc = payer && payee ? 0 : -1;
+    struct card_memo *memo = calloc(1, sizeof *memo);
+    int rc = payer && payee && memo ? 0 : -1;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         if (items[i].status != JZ_OK) {
             continue;
         }
-        int verdict = registry_check(o, &items[i], now_ms, payer, payee);
+        int verdict = registry_check(o, &items[i], now_ms, memo, payer, payee);
         int actor = verdict == JZ_OK ? lg->actor(lg->ctx, payer->op) : -1;
         if (verdict < 0) {
             rc = -1;
@@ -342,6 +372,7 @@ static int plan_build(offline *o, struct offline_item *items, size_t n, int64_t 
     }
     free(payer);
     free(payee);
+    free(memo);
     return rc;
 }
 
