@@ -20,10 +20,10 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 
 CORE_SRC := $(filter-out src/main.c,$(wildcard src/*.c src/cli/*.c))
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/openapi_json.o
-TEST_SRC := $(wildcard tests/*.c tests/unit/*.c tests/crash/*.c tests/fault/*.c tests/integration/*.c)
+TEST_SRC := $(wildcard tests/*.c tests/unit/*.c tests/crash/*.c tests/fault/*.c tests/integration/*.c tests/fuzz/*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test asan test-run test-deps bench bench-api run clean deps
+.PHONY: all test asan test-run test-deps bench bench-api run clean deps fuzz
 all: $(BUILD)/jiaozi
 
 $(BUILD)/%.o: %.c
@@ -54,6 +54,7 @@ $(BUILD)/jz_tests: $(TEST_OBJ) $(BUILD)/libjzcore.a
 
 # TEST_ARGS passes options to the runner, e.g. make test TEST_ARGS="--kills 500".
 test: deps test-deps
+	$(MAKE) fuzz FUZZ_SECONDS=1
 	$(MAKE) BUILD=build/test OPT=-O2 test-run
 
 asan: deps test-deps
@@ -63,8 +64,9 @@ asan: deps test-deps
 test-deps:
 	bash scripts/deps.sh --test
 	cd tests/openapi && { [ -d node_modules ] || npm ci --no-audit --no-fund --silent; }
+	cd tests/interop && { [ -d node_modules ] || npm ci --no-audit --no-fund --silent; }
 
-test-run: $(BUILD)/jz_tests $(BUILD)/jiaozi
+test-run: $(BUILD)/jz_tests $(BUILD)/jiaozi $(BUILD)/examples/jzcard_selftest
 	JZ_BIN=$(abspath $(BUILD)/jiaozi) $(BUILD)/jz_tests $(TEST_ARGS)
 
 bench:
@@ -89,6 +91,28 @@ deps:
 
 clean:
 	rm -rf build
+
+# libjzcard: the hard wallet's secure-element emulator alone (src/jzcard.h), no server in it.
+JZCARD_OBJ := $(addprefix $(BUILD)/src/,jzcard.o voucher.o crypto_x509.o crypto.o common.o)
+$(BUILD)/libjzcard.a: $(JZCARD_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/examples/jzcard_selftest: examples/jzcard_selftest.c $(BUILD)/libjzcard.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $^ -o $@ -lssl -lcrypto
+
+# libFuzzer harnesses of the offline decoders (tests/fuzz): `make fuzz` runs each for
+# FUZZ_SECONDS (60); `make test` for 1 s each.
+FUZZERS  := voucher challenge command cert
+FUZZ_LIB := src/voucher.c src/crypto_x509.c src/crypto.c src/common.c
+build/fuzz/%: tests/fuzz/fuzz_%.c $(FUZZ_LIB) $(wildcard src/*.h tests/fuzz/*.h)
+	@mkdir -p $(dir $@)
+	clang -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -DJZ_LIBFUZZER $(WARN) \
+		-iquote src -iquote tests $(filter %.c,$^) -o $@ $(PKG_LIBS)
+fuzz: $(FUZZERS:%=build/fuzz/%)
+	for f in $(FUZZERS); do mkdir -p build/fuzz/corpus-$$f && \
+		build/fuzz/$$f -max_total_time=$${FUZZ_SECONDS:-60} -max_len=4096 -print_final_stats=0 \
+		build/fuzz/corpus-$$f 2>&1 | tail -1 || exit 1; done
 
 include sdk/sdk.mk
 
