@@ -69,28 +69,11 @@ static void out_cert_pem(struct jbuf *b, const crypto_cert *cert)
     free(pem);
 }
 
-static int run_one(api_call *c, struct ledger_cmd *cmd, struct ledger_result *r)
+/* Runs one ledger command; 0 when it is durable and ok, else -1 with the answer set. */
+static int run_ok(api_call *c, struct ledger_cmd *cmd)
 {
-    return api_call_run(c, cmd, 1, r, NULL, NULL);
-}
-
-static int note(api_call *c, int actor, const jz_id *card, const jz_id *other, int64_t number,
-                const char *what)
-{
-    struct ledger_cmd cmd;
     struct ledger_result r;
-    memset(&cmd, 0, sizeof cmd);
-    cmd.op = LEDGER_OP_NOTE;
-    cmd.actor = (uint16_t)actor;
-    cmd.kind = LEDGER_NOTE_CARD;
-    cmd.id = *card;
-    if (other) {
-        cmd.debit = *other;
-    }
-    cmd.amount = number;
-    cmd.holder_len = (uint8_t)strlen(what);
-    memcpy(cmd.holder, what, cmd.holder_len);
-    if (run_one(c, &cmd, &r) != 0) {
+    if (api_call_run(c, cmd, 1, &r, NULL, NULL) != 0) {
         return -1;
     }
     if (r.code != JZ_OK) {
@@ -98,6 +81,13 @@ static int note(api_call *c, int actor, const jz_id *card, const jz_id *other, i
         return -1;
     }
     return 0;
+}
+
+/* Journals a TSM event (LEDGER_NOTE_CARD): the card, a second id, a number, what happened. */
+static int note(api_call *c, const jz_id *card, const jz_id *other, int64_t number,
+                const char *what)
+{
+    return api_call_note(c, LEDGER_NOTE_CARD, card, other, number, what, strlen(what));
 }
 
 /* The card of the path, which the caller must own (central reads any). 0, or -1 with the
@@ -211,7 +201,6 @@ static int open_float(api_call *c, const jz_id *card, const struct ledger_wallet
                       jz_id *float_id)
 {
     struct ledger_cmd cmd;
-    struct ledger_result r;
     memset(&cmd, 0, sizeof cmd);
     offline_float_id(card, float_id);
     cmd.op = LEDGER_OP_WALLET_OPEN;
@@ -221,14 +210,7 @@ static int open_float(api_call *c, const jz_id *card, const struct ledger_wallet
     cmd.tier = holder->tier;
     cmd.form = LEDGER_FORM_HARD;
     cmd.credit = holder->id;
-    if (run_one(c, &cmd, &r) != 0) {
-        return -1;
-    }
-    if (r.code != JZ_OK) {
-        api_call_fail_result(c, &r);
-        return -1;
-    }
-    return 0;
+    return run_ok(c, &cmd);
 }
 
 static void write_limits(struct jbuf *b, const struct store_card *rec)
@@ -321,7 +303,7 @@ static int certify_and_register(api_call *c, const struct issue_req *q, const jz
     if (store_cards_put(s->store, rec) < 0) {
         return registry_failed(c);
     }
-    return note(c, api_call_actor(c), card_id, &holder->id, holder->tier, "issued");
+    return note(c, card_id, &holder->id, holder->tier, "issued");
 }
 
 /* An issued card again (a replay): 0 and *cert, or -1 with the answer set. */
@@ -572,7 +554,7 @@ static int new_command(api_call *c, struct store_card *rec, uint8_t type, const 
         return registry_failed(c);
     }
     rec->load_counter = cmd.counter;
-    return note(c, api_call_actor(c), &rec->id, transfer, cmd.counter, names[type]);
+    return note(c, &rec->id, transfer, cmd.counter, names[type]);
 }
 
 static void write_command(api_call *c, const struct store_card_command *cmd, int status)
@@ -600,7 +582,6 @@ static int move(api_call *c, const jz_id *id, const jz_id *debit, const jz_id *c
                 int64_t amount, uint8_t kind)
 {
     struct ledger_cmd cmd;
-    struct ledger_result r;
     memset(&cmd, 0, sizeof cmd);
     cmd.op = LEDGER_OP_TRANSFER;
     cmd.actor = (uint16_t)api_call_actor(c);
@@ -609,14 +590,7 @@ static int move(api_call *c, const jz_id *id, const jz_id *debit, const jz_id *c
     cmd.debit = *debit;
     cmd.credit = *credit;
     cmd.amount = amount;
-    if (run_one(c, &cmd, &r) != 0) {
-        return -1;
-    }
-    if (r.code != JZ_OK) {
-        api_call_fail_result(c, &r);
-        return -1;
-    }
-    return 0;
+    return run_ok(c, &cmd);
 }
 
 /* The stored command of a transfer id: 0 found (and it matches), 1 none, -1 answered. */
@@ -757,7 +731,7 @@ static void h_lock(api_call *c, json_t *body)
     }
     if (rec->status == STORE_CARD_ACTIVE) {
         int64_t now = api_now_ms(api_call_api(c));
-        if (note(c, api_call_actor(c), &rec->id, &rec->wallet, now, "locked") != 0) {
+        if (note(c, &rec->id, &rec->wallet, now, "locked") != 0) {
             goto done;
         }
         if (store_cards_set_status(s->store, &rec->id, STORE_CARD_LOCKED, "lost", now, NULL) != 0 ||
@@ -844,7 +818,7 @@ static void h_reissue(api_call *c, json_t *body)
     }
     if (!replayed && (store_cards_set_status(s->store, &old->id, STORE_CARD_CLOSED, "reissued",
                                              now, &rec->id) != 0 ||
-                      note(c, api_call_actor(c), &old->id, &rec->id, moved, "reissued") != 0)) {
+                      note(c, &old->id, &rec->id, moved, "reissued") != 0)) {
         goto done;
     }
     /* The new card's answer, with the command that loads what the lost card had. */
@@ -920,31 +894,6 @@ static int parse_voucher(json_t *obj, size_t i, struct offline_item *it, struct 
     return 0;
 }
 
-struct verify_job {
-    offline *o;
-    struct offline_item *items;
-    size_t n;
-};
-
-static void *verify_thread(void *arg)
-{
-    struct verify_job *j = arg;
-    offline_verify(j->o, j->items, j->n);
-    return NULL;
-}
-
-/* Verification of a large upload uses a second thread (the machine's other core). */
-static void verify_all(offline *o, struct offline_item *items, size_t n)
-{
-    pthread_t t;
-    struct verify_job half = {o, items + n / 2, n - n / 2};
-    bool helper = n >= 16 && pthread_create(&t, NULL, verify_thread, &half) == 0;
-    offline_verify(o, items, helper ? n / 2 : n);
-    if (helper) {
-        pthread_join(t, NULL);
-    }
-}
-
 static void h_vouchers(api_call *c, json_t *body)
 {
     struct cards *s = state_of(c);
@@ -974,7 +923,7 @@ static void h_vouchers(api_call *c, json_t *body)
             return;
         }
     }
-    verify_all(s->off, items, n);
+    offline_verify_parallel(s->off, items, n, n >= 16 ? 2 : 1);
     struct offline_ledger lg = {.actor = lg_actor, .run = lg_run, .ctx = c};
     if (offline_settle(s->off, items, n, api_now_ms(api_call_api(c)), &lg) == 0) {
         struct jbuf *b = api_call_out(c);

@@ -199,6 +199,42 @@ void offline_verify(offline *o, struct offline_item *items, size_t n)
     }
 }
 
+struct verify_job {
+    offline *o;
+    struct offline_item *items;
+    size_t n;
+};
+
+static void *verify_thread(void *arg)
+{
+    struct verify_job *j = arg;
+    offline_verify(j->o, j->items, j->n);
+    return NULL;
+}
+
+void offline_verify_parallel(offline *o, struct offline_item *items, size_t n, uint32_t threads)
+{
+    pthread_t t[64];
+    struct verify_job jobs[64];
+    uint32_t started = 0;
+    threads = threads < 1 ? 1 : threads > 64 ? 64 : threads;
+    for (uint32_t k = 1; k < threads; k++) {
+        size_t from = n * k / threads, to = n * (k + 1) / threads;
+        jobs[k] = (struct verify_job){o, items + from, to - from};
+        if (pthread_create(&t[k], NULL, verify_thread, &jobs[k]) != 0) {
+            offline_verify(o, items + from, to - from); /* no thread: do it here */
+            continue;
+        }
+        started |= 1u << (k % 32);
+    }
+    offline_verify(o, items, n / threads);
+    for (uint32_t k = 1; k < threads; k++) {
+        if (started & 1u << (k % 32)) {
+            pthread_join(t[k], NULL);
+        }
+    }
+}
+
 /* ---- phase 2: registry and ledger ---- */
 
 struct plan {

@@ -59,6 +59,9 @@ struct offline_item {
 /* Phase 1 on items[0..n): sets status to JZ_OK or the refusal. Thread-safe. */
 void offline_verify(offline *o, struct offline_item *items, size_t n);
 
+/* offline_verify spread over `threads` threads (the caller's among them), one slice each. */
+void offline_verify_parallel(offline *o, struct offline_item *items, size_t n, uint32_t threads);
+
 /* How phase 2 reaches the ledger: the index of an institution, and a run of commands as
  * one durable request (0, or -1 when the node cannot take it). */
 struct offline_ledger {

@@ -223,10 +223,9 @@ static int personalise(struct cmd *c, const char *what, json_t *ans)
     return rc == JZCARD_OK ? 0 : fail_card(what, rc);
 }
 
-static json_t *issue_body(struct cmd *c, const char *pem)
+static json_t *issue_body(struct cmd *c)
 {
     json_t *b = json_object();
-    json_object_set_new(b, "public_key", json_string(pem));
     const char *wallet = cli_opt(c->argc, c->argv, "--wallet");
     if (wallet) {
         json_object_set_new(b, "wallet", json_string(wallet));
@@ -252,29 +251,41 @@ static json_t *issue_body(struct cmd *c, const char *pem)
     return b;
 }
 
-static int v_issue(struct cmd *c)
+/* Sends the card's public key (in body, as public_key) to path, personalises the card with
+ * the answer and applies the command it may carry (a reissue's load). */
+static int post_key(struct cmd *c, const char *what, const char *path, json_t *body)
 {
     char *pem = NULL;
     size_t len = 0;
-    if (!cli_opt(c->argc, c->argv, "--wallet")) {
-        return usage("issue needs --wallet ID");
-    }
-    if (open_card(c, "issue") || jzcard_public_pem(c->card, &pem, &len) != JZCARD_OK) {
+    if (open_card(c, what) || jzcard_public_pem(c->card, &pem, &len) != JZCARD_OK) {
         free(pem);
         return 1;
     }
-    json_t *b = issue_body(c, pem);
-    char *text = json_dumps(b, JSON_COMPACT);
-    json_t *ans = call(c, "issue", "POST", "/v1/cards", text);
-    int rc = ans ? personalise(c, "issue", ans) : 1;
+    json_object_set_new(body, "public_key", json_string(pem));
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_t *ans = text ? call(c, what, "POST", path, text) : NULL;
+    int rc = ans ? personalise(c, what, ans) : 1;
+    if (rc == 0 && json_object_get(ans, "command")) {
+        rc = apply(c, what, jstr(ans, "command"));
+    }
     if (rc == 0) {
-        printf("issued: float wallet %s\n", jstr(ans, "float_wallet"));
+        printf("%s: float wallet %s\n", what, jstr(ans, "float_wallet"));
         print_info(c->card);
     }
     json_decref(ans);
-    json_decref(b);
     free(text);
     free(pem);
+    return rc;
+}
+
+static int v_issue(struct cmd *c)
+{
+    if (!cli_opt(c->argc, c->argv, "--wallet")) {
+        return usage("issue needs --wallet ID");
+    }
+    json_t *b = issue_body(c);
+    int rc = post_key(c, "issue", "/v1/cards", b);
+    json_decref(b);
     return rc;
 }
 
@@ -474,30 +485,14 @@ static int v_lock(struct cmd *c)
 static int v_reissue(struct cmd *c)
 {
     const char *old = cli_opt(c->argc, c->argv, "--old");
-    char path[96], *pem = NULL;
-    size_t len = 0;
+    char path[96];
     if (!old || !jz_id_valid(old)) {
         return usage("reissue needs --old CARD_ID");
     }
-    if (open_card(c, "reissue") || jzcard_public_pem(c->card, &pem, &len) != JZCARD_OK) {
-        free(pem);
-        return 1;
-    }
     snprintf(path, sizeof path, "/v1/cards/%s/reissue", old);
-    json_t *b = json_pack("{s:s}", "public_key", pem);
-    char *text = json_dumps(b, JSON_COMPACT);
-    json_t *ans = call(c, "reissue", "POST", path, text);
-    int rc = ans ? personalise(c, "reissue", ans) : 1;
-    if (rc == 0 && json_object_get(ans, "command")) {
-        rc = apply(c, "reissue", jstr(ans, "command"));
-    }
-    if (rc == 0) {
-        print_info(c->card);
-    }
-    json_decref(ans);
+    json_t *b = json_object();
+    int rc = post_key(c, "reissue", path, b);
     json_decref(b);
-    free(text);
-    free(pem);
     return rc;
 }
 

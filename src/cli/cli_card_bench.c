@@ -321,16 +321,19 @@ static double parallel_rate(struct bench *b, uint32_t threads)
     return sum;
 }
 
+/* The verification of one batch, run on its own thread while the previous batch settles. */
 struct verify_job {
     offline *o;
     struct offline_item *items;
     size_t n;
+    uint32_t threads;
+    pthread_t t;
 };
 
-static void *verify_slice(void *arg)
+static void *verify_batch(void *arg)
 {
     struct verify_job *j = arg;
-    offline_verify(j->o, j->items, j->n);
+    offline_verify_parallel(j->o, j->items, j->n, j->threads);
     return NULL;
 }
 
@@ -346,28 +349,17 @@ static int lg_run(void *ctx, const struct ledger_cmd *cmds, uint32_t n,
     return run_cmds(ctx, cmds, n, res);
 }
 
-struct batch {
-    pthread_t t[64];
-    struct verify_job jobs[64];
-    uint32_t threads;
-};
-
-/* Starts verifying items[at, at + n) on the threads. */
-static void verify_start(struct bench *b, struct batch *w, size_t at, size_t n, uint32_t threads)
+/* Starts verifying items[at, at + n) on `threads` threads. */
+static void verify_start(struct bench *b, struct verify_job *w, size_t at, size_t n,
+                         uint32_t threads)
 {
-    w->threads = threads;
-    for (uint32_t k = 0; k < threads; k++) {
-        size_t from = n * k / threads, to = n * (k + 1) / threads;
-        w->jobs[k] = (struct verify_job){b->off, b->items + at + from, to - from};
-        ASSERT(pthread_create(&w->t[k], NULL, verify_slice, &w->jobs[k]) == 0);
-    }
+    *w = (struct verify_job){b->off, b->items + at, n, threads, 0};
+    ASSERT(pthread_create(&w->t, NULL, verify_batch, w) == 0);
 }
 
-static void verify_wait(struct batch *w)
+static void verify_wait(struct verify_job *w)
 {
-    for (uint32_t k = 0; k < w->threads; k++) {
-        pthread_join(w->t[k], NULL);
-    }
+    pthread_join(w->t, NULL);
 }
 
 /* Settles every voucher, verifying batch k+1 while batch k goes through the registry and
@@ -375,7 +367,7 @@ static void verify_wait(struct batch *w)
 static long settle_all(struct bench *b, uint32_t threads)
 {
     struct offline_ledger lg = {.actor = lg_actor, .run = lg_run, .ctx = b->ex};
-    struct batch w;
+    struct verify_job w;
     long settled = 0;
     verify_start(b, &w, 0, b->n < BATCH ? b->n : BATCH, threads);
     verify_wait(&w);
