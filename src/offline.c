@@ -268,27 +268,40 @@ static const struct store_card *card_lookup(offline *o, struct card_memo *m, con
     return slot;
 }
 
+/* What the registry remembers of this (card, counter): duplicate (or the first upload's
+ * refusal), double_spend for another body, 0 when it has not seen it, -1 on a storage error. */
+static int seen_before(offline *o, const struct offline_item *it)
+{
+    struct store_voucher seen;
+    int got = store_cards_voucher_get(o->store, &it->v.payer, it->v.counter, &seen);
+    if (got != 0) {
+        return got < 0 ? -1 : 0;
+    }
+    if (memcmp(seen.body, it->body, VOUCHER_BODY_BYTES) != 0) {
+        return JZ_DOUBLE_SPEND;
+    }
+    return seen.status == JZ_OK ? JZ_DUPLICATE : seen.status;
+}
+
 /* The registry's verdict on a verified voucher; JZ_OK means it goes to the ledger. */
 static int registry_check(offline *o, const struct offline_item *it, int64_t now_ms,
                           struct card_memo *memo, struct store_card *payer,
                           struct store_card *payee)
 {
-    struct store_voucher seen;
     const struct voucher *v = &it->v;
     const struct store_card *found = card_lookup(o, memo, &v->payer);
     if (!found) {
         return JZ_INVALID_CERTIFICATE;
     }
     *payer = *found;
-    int got = store_cards_voucher_get(o->store, &v->payer, v->counter, &seen);
-    if (got < 0) {
-        return -1;
-    }
-    if (got == 0) {
-        if (memcmp(seen.body, it->body, VOUCHER_BODY_BYTES) != 0) {
-            return JZ_DOUBLE_SPEND;
+    /* An active card's vouchers go straight to the ledger, whose idempotency answers
+     * duplicates and double spends; a card no longer active is asked about first, so that a
+     * voucher settled before it was revoked still reads `duplicate`. */
+    if (payer->status != STORE_CARD_ACTIVE) {
+        int seen_verdict = seen_before(o, it);
+        if (seen_verdict != 0) {
+            return seen_verdict;
         }
-        return seen.status == JZ_OK ? JZ_DUPLICATE : seen.status;
     }
     if (payer->status == STORE_CARD_REVOKED) {
         return JZ_REVOKED;
@@ -455,7 +468,15 @@ int offline_settle(offline *o, struct offline_item *items, size_t n, int64_t now
         rc = lg->run(lg->ctx, p.cmds, p.n, p.results);
     }
     for (uint32_t i = 0; rc == 0 && i < p.n; i++) {
-        items[p.item_of[i]].status = map_result(&p.results[i]);
+        struct offline_item *it = &items[p.item_of[i]];
+        it->status = map_result(&p.results[i]);
+        /* Past the ledger's idempotency window the registry still knows the voucher. */
+        int seen = it->status == JZ_ID_EXPIRED ? seen_before(o, it) : 0;
+        if (seen < 0) {
+            rc = -1;
+        } else if (seen > 0) {
+            it->status = seen;
+        }
     }
     if (rc == 0) {
         rc = record(o, items, &p, now_ms);
