@@ -224,8 +224,9 @@ static void write_limits(struct jbuf *b, const struct store_card *rec)
     jb_lit(b, "}");
 }
 
-/* The answer to an issue: certificate, chain, limits and the personalisation. */
-static void write_issued(api_call *c, const struct store_card *rec, const crypto_cert *cert)
+/* The answer to an issue: certificate, chain, limits and the personalisation, without its
+ * closing brace (a reissue adds its command). 0, or -1 with the error answer set. */
+static int write_issued(api_call *c, const struct store_card *rec, const crypto_cert *cert)
 {
     struct cards *s = state_of(c);
     struct jbuf *b = api_call_out(c);
@@ -236,7 +237,7 @@ static void write_issued(api_call *c, const struct store_card *rec, const crypto
         tsm_personalisation(s->tsm, rec->op, cert, perso, VOUCHER_PERSO_MAX, &perso_len) != 0) {
         free(perso);
         api_call_fail(c, JZ_UNAVAILABLE, "", "the TSM cannot personalise the card");
-        return;
+        return -1;
     }
     jb_lit(b, "{\"card_id\":");
     jb_id(b, &rec->id);
@@ -256,8 +257,8 @@ static void write_issued(api_call *c, const struct store_card *rec, const crypto
     jb_int(b, rec->not_after);
     jb_lit(b, ",\"personalisation\":");
     out_hex(b, perso, perso_len);
-    jb_lit(b, "}");
     free(perso);
+    return 0;
 }
 
 /* Certifies the key for the wallet and registers the card (status active). */
@@ -366,8 +367,8 @@ static void h_card_issue(api_call *c, json_t *body)
         pthread_mutex_lock(&s->mu);
         int rc = issue_card(c, &q, rec, &cert, &status);
         pthread_mutex_unlock(&s->mu);
-        if (rc == 0) {
-            write_issued(c, rec, cert);
+        if (rc == 0 && write_issued(c, rec, cert) == 0) {
+            jb_lit(api_call_out(c), "}");
             api_call_respond(c, status);
         }
     }
@@ -822,16 +823,17 @@ static void h_reissue(api_call *c, json_t *body)
         goto done;
     }
     /* The new card's answer, with the command that loads what the lost card had. */
-    write_issued(c, rec, cert);
+    if (write_issued(c, rec, cert) != 0) {
+        goto done;
+    }
     struct jbuf *b = api_call_out(c);
-    if (b->len > 0 && (known == 0 || moved > 0)) {
-        b->len--; /* reopen the object */
+    if (known == 0 || moved > 0) {
         jb_lit(b, ",\"command\":");
         out_hex(b, cmd->blob, cmd->blob_len);
         jb_lit(b, ",\"moved\":");
         jb_int(b, cmd->amount);
-        jb_lit(b, "}");
     }
+    jb_lit(b, "}");
     api_call_respond(c, replayed ? 200 : 201);
 done:
     pthread_mutex_unlock(&s->mu);

@@ -4,6 +4,7 @@
 #include "offline.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "crypto_x509.h"
 
@@ -199,37 +200,42 @@ void offline_verify(offline *o, struct offline_item *items, size_t n)
     }
 }
 
+/* Threads take chunks of a batch from a shared cursor, so a thread the scheduler delays
+ * (the cores are shared) leaves its share to the others instead of keeping them waiting. */
+#define VERIFY_CHUNK 8
+
 struct verify_job {
     offline *o;
     struct offline_item *items;
     size_t n;
+    _Atomic size_t next;
 };
 
 static void *verify_thread(void *arg)
 {
     struct verify_job *j = arg;
-    offline_verify(j->o, j->items, j->n);
-    return NULL;
+    for (;;) {
+        size_t at = atomic_fetch_add(&j->next, VERIFY_CHUNK);
+        if (at >= j->n) {
+            return NULL;
+        }
+        offline_verify(j->o, j->items + at, j->n - at < VERIFY_CHUNK ? j->n - at : VERIFY_CHUNK);
+    }
 }
 
 void offline_verify_parallel(offline *o, struct offline_item *items, size_t n, uint32_t threads)
 {
     pthread_t t[64];
-    struct verify_job jobs[64];
-    uint32_t started = 0;
+    bool started[64] = {false};
+    struct verify_job job = {.o = o, .items = items, .n = n};
+    atomic_init(&job.next, 0);
     threads = threads < 1 ? 1 : threads > 64 ? 64 : threads;
     for (uint32_t k = 1; k < threads; k++) {
-        size_t from = n * k / threads, to = n * (k + 1) / threads;
-        jobs[k] = (struct verify_job){o, items + from, to - from};
-        if (pthread_create(&t[k], NULL, verify_thread, &jobs[k]) != 0) {
-            offline_verify(o, items + from, to - from); /* no thread: do it here */
-            continue;
-        }
-        started |= 1u << (k % 32);
+        started[k] = pthread_create(&t[k], NULL, verify_thread, &job) == 0;
     }
-    offline_verify(o, items, n / threads);
+    verify_thread(&job);
     for (uint32_t k = 1; k < threads; k++) {
-        if (started & 1u << (k % 32)) {
+        if (started[k]) {
             pthread_join(t[k], NULL);
         }
     }
