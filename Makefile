@@ -111,8 +111,9 @@ build/fuzz/%: tests/fuzz/fuzz_%.c $(FUZZ_LIB) $(wildcard src/*.h tests/fuzz/*.h)
 		-iquote src -iquote tests $(filter %.c,$^) -o $@ $(PKG_LIBS)
 fuzz: $(FUZZERS:%=build/fuzz/%)
 	for f in $(FUZZERS); do mkdir -p build/fuzz/corpus-$$f && \
-		build/fuzz/$$f -max_total_time=$${FUZZ_SECONDS:-60} -max_len=4096 -print_final_stats=0 \
-		build/fuzz/corpus-$$f 2>&1 | tail -1 || exit 1; done
+		{ build/fuzz/$$f -max_total_time=$${FUZZ_SECONDS:-60} -max_len=4096 \
+		build/fuzz/corpus-$$f > build/fuzz/$$f.log 2>&1 || { tail -40 build/fuzz/$$f.log; exit 1; }; } && \
+		echo "fuzz $$f: $$(grep -c . build/fuzz/$$f.log) lines of log, $$(tail -1 build/fuzz/$$f.log)"; done
 
 include sdk/sdk.mk
 
