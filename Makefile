@@ -93,7 +93,7 @@ clean:
 	rm -rf build
 
 # libjzcard: the hard wallet's secure-element emulator alone (src/jzcard.h), no server in it.
-JZCARD_OBJ := $(addprefix $(BUILD)/src/,jzcard.o voucher.o crypto_x509.o crypto.o common.o)
+JZCARD_OBJ := $(addprefix $(BUILD)/src/,jzcard.o voucher.o crypto_x509.o crypto.o common.o io.o)
 $(BUILD)/libjzcard.a: $(JZCARD_OBJ)
 	@rm -f $@
 	ar rcs $@ $^

@@ -11,6 +11,7 @@
 
 #include "bytes.h"
 #include "crypto_x509.h"
+#include "io.h"
 #include "limits.h"
 
 static const uint8_t file_magic[8] = {'J', 'Z', 'C', 'A', 'R', 'D', 1, 0};
@@ -198,22 +199,7 @@ static int state_decode(const uint8_t *in, size_t len, struct state *s)
 
 /* ---- files ---- */
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w <= 0) {
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
+/* The directory holding path, synced so that a rename into it is durable. */
 static int fsync_dir_of(const char *path)
 {
     char dir[4096];
@@ -223,12 +209,7 @@ static int fsync_dir_of(const char *path)
     } else {
         snprintf(dir, sizeof dir, "%.*s", (int)(slash == path ? 1 : slash - path), path);
     }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int rc = fd >= 0 && fsync(fd) == 0 ? 0 : -1;
-    if (fd >= 0) {
-        close(fd);
-    }
-    return rc;
+    return io_fsync_dir(&io_posix, dir);
 }
 
 /* path's new content, whole or not at all: a new file beside it, synced, renamed over it. */
@@ -246,7 +227,7 @@ static int file_replace(const char *path, const uint8_t *data, size_t len, bool 
     if (fd < 0) {
         return -1;
     }
-    int rc = write_all(fd, data, len) == 0 && fsync(fd) == 0 ? 0 : -1;
+    int rc = io_pwrite_all(&io_posix, fd, data, len, 0) == 0 && fsync(fd) == 0 ? 0 : -1;
     rc |= close(fd);
     /* A new card must not replace an existing one: link fails on an existing name. */
     if (rc == 0) {
@@ -258,25 +239,17 @@ static int file_replace(const char *path, const uint8_t *data, size_t len, bool 
     return rc == 0 ? fsync_dir_of(path) : -1;
 }
 
+/* Reads a whole file smaller than cap bytes. */
 static int read_file(const char *path, uint8_t *buf, size_t cap, size_t *len)
 {
+    size_t n = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         return -1;
     }
-    size_t n = 0;
-    while (n < cap) {
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r <= 0) {
-            break;
-        }
-        n += (size_t)r;
-    }
+    int rc = io_pread_full(&io_posix, fd, buf, cap, 0, &n);
     close(fd);
-    if (n == cap) {
+    if (rc != 0 || n == cap) {
         return -1; /* larger than any card file */
     }
     *len = n;

@@ -2,7 +2,8 @@
  * jzcard.h: libjzcard, the secure-element emulator of a hard wallet (DESIGN.md §4). A real
  * SIM, SD or card secure element speaks the same commands; this one keeps its state in a file
  * so the whole offline flow runs and is tested without hardware. It needs nothing of the
- * server: build/libjzcard.a is this module, voucher.c, crypto.c, crypto_x509.c and common.c.
+ * server: build/libjzcard.a is this module, voucher.c, crypto.c, crypto_x509.c, io.c and
+ * common.c.
  *
  * State: the card's SM2 key pair, its certificate, operator CA and platform root (from
  * personalisation), the secure-channel card key, the offline balance, the voucher counter and
