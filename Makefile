@@ -24,10 +24,10 @@ UPLOT_DIST := web/node_modules/uplot/dist
 CORE_SRC := $(filter-out src/main.c,$(wildcard src/*.c src/cli/*.c))
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/openapi_json.o \
             $(CONSOLE_ASSETS:%=$(BUILD)/gen/console_%.o)
-TEST_SRC := $(wildcard tests/*.c tests/unit/*.c tests/crash/*.c tests/fault/*.c tests/integration/*.c)
+TEST_SRC := $(wildcard tests/*.c tests/unit/*.c tests/crash/*.c tests/fault/*.c tests/integration/*.c tests/fuzz/*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test asan test-run test-deps bench bench-api run clean deps
+.PHONY: all test asan test-run test-deps bench bench-api run clean deps fuzz
 all: $(BUILD)/jiaozi
 
 $(BUILD)/%.o: %.c
@@ -77,6 +77,7 @@ $(BUILD)/jz_tests: $(TEST_OBJ) $(BUILD)/libjzcore.a
 
 # TEST_ARGS passes options to the runner, e.g. make test TEST_ARGS="--kills 500".
 test: deps test-deps
+	$(MAKE) fuzz FUZZ_SECONDS=1
 	$(MAKE) BUILD=build/test OPT=-O2 test-run
 
 asan: deps test-deps
@@ -89,8 +90,9 @@ test-deps:
 	bash scripts/deps.sh --test
 	cd tests/openapi && { [ -d node_modules ] || npm ci --no-audit --no-fund --silent; }
 	cd tests/console && { [ -d node_modules ] || npm ci --no-audit --no-fund --silent; }
+	cd tests/interop && { [ -d node_modules ] || npm ci --no-audit --no-fund --silent; }
 
-test-run: $(BUILD)/jz_tests $(BUILD)/jiaozi
+test-run: $(BUILD)/jz_tests $(BUILD)/jiaozi $(BUILD)/examples/jzcard_selftest
 	JZ_BIN=$(abspath $(BUILD)/jiaozi) $(BUILD)/jz_tests $(TEST_ARGS)
 
 bench:
@@ -115,6 +117,29 @@ deps:
 
 clean:
 	rm -rf build
+
+# libjzcard: the hard wallet's secure-element emulator alone (src/jzcard.h), no server in it.
+JZCARD_OBJ := $(addprefix $(BUILD)/src/,jzcard.o voucher.o crypto_x509.o crypto.o common.o io.o)
+$(BUILD)/libjzcard.a: $(JZCARD_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/examples/jzcard_selftest: examples/jzcard_selftest.c $(BUILD)/libjzcard.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $^ -o $@ -lssl -lcrypto
+
+# libFuzzer harnesses of the offline decoders (tests/fuzz): `make fuzz` runs each for
+# FUZZ_SECONDS (60); `make test` for 1 s each.
+FUZZERS  := voucher challenge command cert
+FUZZ_LIB := src/voucher.c src/crypto_x509.c src/crypto.c src/common.c
+build/fuzz/%: tests/fuzz/fuzz_%.c $(FUZZ_LIB) $(wildcard src/*.h tests/fuzz/*.h)
+	@mkdir -p $(dir $@)
+	clang -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -DJZ_LIBFUZZER $(WARN) \
+		-iquote src -iquote tests $(filter %.c,$^) -o $@ $(PKG_LIBS)
+fuzz: $(FUZZERS:%=build/fuzz/%)
+	for f in $(FUZZERS); do mkdir -p build/fuzz/corpus-$$f && \
+		{ build/fuzz/$$f -max_total_time=$${FUZZ_SECONDS:-60} -max_len=4096 \
+		build/fuzz/corpus-$$f > build/fuzz/$$f.log 2>&1 || { tail -40 build/fuzz/$$f.log; exit 1; }; } && \
+		echo "fuzz $$f: $$(grep -c . build/fuzz/$$f.log) lines of log, $$(tail -1 build/fuzz/$$f.log)"; done
 
 include sdk/sdk.mk
 

@@ -9,7 +9,7 @@ if [[ "${1:-}" == "--bench" ]]; then
     packages+=(postgresql-15 postgresql-contrib nginx)
 fi
 if [[ "${1:-}" == "--test" ]]; then
-    packages+=(prometheus sqlite3 chromium)
+    packages+=(prometheus sqlite3 chromium clang)
 fi
 
 missing=()

@@ -6,7 +6,10 @@
 
 #include "console.h"
 
+extern const struct api_ext api_card_ext;
+
 const struct api_ext *const api_exts[] = {
     &console_ext,
+    &api_card_ext,
 };
 const size_t api_exts_count = JZ_ARRAY_LEN(api_exts);

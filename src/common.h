@@ -119,7 +119,18 @@ int jz_hex_decode(const char *s, size_t len, uint8_t *out, size_t n);
     X(JZ_ROUTE_NOT_FOUND, 37, "route_not_found", 404)             \
     X(JZ_METHOD_NOT_ALLOWED, 38, "method_not_allowed", 405)       \
     X(JZ_UNSUPPORTED_MEDIA_TYPE, 39, "unsupported_media_type", 415) \
-    X(JZ_UNAVAILABLE, 40, "unavailable", 503)
+    X(JZ_UNAVAILABLE, 40, "unavailable", 503)                     \
+    X(JZ_CARD_NOT_FOUND, 50, "card_not_found", 404)               \
+    X(JZ_CARD_NOT_ACTIVE, 51, "card_not_active", 409)             \
+    X(JZ_INVALID_CERTIFICATE, 52, "invalid_certificate", 422)     \
+    X(JZ_INVALID_SIGNATURE, 53, "invalid_signature", 422)         \
+    X(JZ_REVOKED, 54, "revoked", 422)                             \
+    X(JZ_DOUBLE_SPEND, 55, "double_spend", 409)                   \
+    X(JZ_INSUFFICIENT_FLOAT, 56, "insufficient_float", 422)       \
+    X(JZ_DUPLICATE, 57, "duplicate", 200)                         \
+    X(JZ_SETTLEMENT_WINDOW_OPEN, 58, "settlement_window_open", 409) \
+    X(JZ_UNKNOWN_PAYEE, 59, "unknown_payee", 422)                 \
+    X(JZ_INVALID_VOUCHER, 60, "invalid_voucher", 400)
 
 enum jz_result {
 #define JZ_X(name, num, str, http) name = num,

@@ -16,7 +16,9 @@ static const char usage[] =
     "  audit verify DIR           verify a journal's hash chain and signed checkpoints\n"
     "  snapshot --data DIR        write a snapshot of a stopped node\n"
     "  bench ledger [...]         durable transfers/s of executor + journal\n"
-    "  demo [--data DIR] [--serve] a city pilot through the API, with a summary\n";
+    "  demo [--data DIR] [--serve] a city pilot through the API, with a summary\n"
+    "  card VERB --card FILE      a hard wallet: init, issue, load, pay, accept, sync, ...\n"
+    "  bench offline [...]        offline vouchers settled/s beside 1-core SM2 verify/s\n";
 
 int main(int argc, char **argv)
 {
@@ -39,6 +41,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "snapshot") == 0) {
         return cli_snapshot(sub_argc, sub_argv);
+    }
+    if (strcmp(cmd, "card") == 0 || (strcmp(cmd, "bench") == 0 && sub_argc > 0 && strcmp(sub_argv[0], "offline") == 0)) {
+        return cmd[0] == 'c' ? cli_card(sub_argc, sub_argv) : cli_bench_offline(sub_argc - 1, sub_argv + 1);
     }
     if (strcmp(cmd, "bench") == 0) {
         return cli_bench(sub_argc, sub_argv);
