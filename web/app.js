@@ -214,8 +214,15 @@
     const body = document.querySelector('#cards .body');
     try {
       const r = await call('GET', '/v1/cards/revoked');
-      const rows = r.revoked.map((c) => row([c.card_id, c.reason, new Date(c.at).toLocaleString()]));
-      body.replaceChildren(el('h3', 'Revoked cards'), rows.length ? table(['Card', 'Reason', 'At'], rows) : el('p', 'None.'));
+      const a = await call('GET', '/v1/cards/alerts');
+      const revoked = r.revoked.map((c) => row([c.card_id, c.reason, new Date(c.at).toLocaleString()]));
+      const spends = a.alerts.map((x) => row([x.card_id, x.counter, new Date(x.at).toLocaleString(),
+        x.evidence.length + ' vouchers']));
+      body.replaceChildren(
+        el('h3', 'Double spending detected'),
+        spends.length ? table(['Card', 'Counter', 'At', 'Evidence'], spends) : el('p', 'None.'),
+        el('h3', 'Revoked cards'),
+        revoked.length ? table(['Card', 'Reason', 'At'], revoked) : el('p', 'None.'));
     } catch (e) { unavailable('cards', e); }
   }
 
