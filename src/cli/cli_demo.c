@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,12 +33,13 @@
 
 static const char demo_help[] =
     "usage: jiaozi demo [--data DIR] [--listen HOST:PORT] [--url URL --central FILE]\n"
-    "                   [--wallets N] [--payments N] [--threads N] [--serve]\n"
+    "                   [--wallets N] [--payments N] [--threads N] [--cards N] [--serve]\n"
     "A city pilot through the HTTP API: starts `jiaozi serve` on DIR (default ./jiaozi-data,\n"
     "listening on 127.0.0.1:8080; port 0 picks a free one), or uses the node at URL with the\n"
     "central bank's credentials FILE. Creates operators icbc, ccb and alipay with quota, N\n"
     "wallets (default 30000) of every tier plus merchants, funds them, runs N payments\n"
-    "(default 100000) and each feature phase the node offers, then prints a summary with the\n"
+    "(default 100000), N pairs of hard wallets (default 4) paying each other offline and\n"
+    "syncing (one cloned card caught double spending), then prints a summary with the\n"
     "conservation check. Operator credentials go to DIR/credentials/ID.json (mode 0600).\n"
     "--serve keeps the server (and its console) up afterwards until Ctrl-C; otherwise the\n"
     "server is stopped and the journal verified. Running it again replays: nothing doubles.\n";
@@ -64,6 +66,8 @@ struct demo {
     pid_t server;      /* 0 when --url */
     /* Outcomes */
     _Atomic uint64_t opened, funded, posted, refused, failed;
+    uint32_t cards;           /* hard-wallet pairs */
+    uint64_t cards_issued, vouchers_accepted, vouchers_settled, double_spends;
     uint64_t codes_limit;
     double pay_seconds;
 };
@@ -440,6 +444,181 @@ static int pay_batch(struct worker *w, jz_client **clients, uint64_t item)
     return 0;
 }
 
+/* ---- Phase: hard wallets paying each other offline ---- */
+
+/* Runs `jiaozi card ARGS` in DIR/cards as operator op (its credentials file), with stdin and
+ * stdout redirected to files there when given; the output (or stderr) lands in out. */
+static int card_cmd(struct demo *d, int op, const char *in, const char *outf, char *out,
+                    size_t out_len, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+static int card_cmd(struct demo *d, int op, const char *in, const char *outf, char *out,
+                    size_t out_len, const char *fmt, ...)
+{
+    char args[512], cmd[5000], self[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[n > 0 ? n : 0] = '\0';
+    snprintf(cmd, sizeof cmd,
+             "cd '%s/cards' && JZ_CREDENTIALS='%s/credentials/%s.json' '%s' card %s %s%s %s%s 2>&1",
+             d->dir, d->dir, operator_ids[op], self, args, in ? "< " : "", in ? in : "",
+             outf ? "> " : "", outf ? outf : "");
+    FILE *p = popen(cmd, "r");
+    size_t got = p ? fread(out, 1, out_len - 1, p) : 0;
+    out[got] = '\0';
+    int status = p ? pclose(p) : -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static uint64_t count_lines(const char *text, const char *needle)
+{
+    uint64_t n = 0;
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle)) {
+        n++;
+    }
+    return n;
+}
+
+/* A card for wallet (op, index) in file: made and issued the first time, kept after. */
+static int demo_card(struct demo *d, int op, uint32_t index, const char *file, int64_t load)
+{
+    char out[8192], path[4096], wallet[JZ_ID_SIZE], tid[JZ_ID_SIZE];
+    snprintf(path, sizeof path, "%s/cards/%s", d->dir, file);
+    if (access(path, F_OK) == 0) {
+        return 0; /* issued by an earlier run */
+    }
+    demo_id(wallet, 'W', (uint32_t)op, index);
+    if (card_cmd(d, op, NULL, NULL, out, sizeof out, "init --card %s", file) != 0 ||
+        card_cmd(d, op, NULL, NULL, out, sizeof out, "issue --card %s --wallet %s", file,
+                 wallet) != 0) {
+        fprintf(stderr, "\njiaozi demo: card %s: %s", file, out);
+        return -1;
+    }
+    d->cards_issued++;
+    if (load > 0) {
+        /* Top the wallet up first: the payments phase may have spent what funding gave. */
+        jz_client *cl = client_for(&d->ops[op]);
+        jz_transfer_spec t = {.debit = d->ops[op].treasury, .credit = wallet, .amount = load,
+                              .kind = "exchange_in"};
+        jz_transfer got;
+        jz_error err;
+        demo_id(tid, 'K', (uint32_t)op, index);
+        t.id = tid;
+        int rc = cl ? jz_transfer_create(cl, &t, &got, &err) : -1;
+        jz_client_free(cl);
+        if (rc != 0) {
+            fprintf(stderr, "\njiaozi demo: top-up for card %s failed\n", file);
+            return -1;
+        }
+    }
+    demo_id(tid, 'L', (uint32_t)op, index);
+    if (load > 0 && card_cmd(d, op, NULL, NULL, out, sizeof out,
+                             "load --card %s --amount %" PRId64 " --id %s", file, load, tid) != 0) {
+        fprintf(stderr, "\njiaozi demo: card %s load: %s", file, out);
+        return -1;
+    }
+    return 0;
+}
+
+/* A personal (not merchant) wallet index near k. */
+static uint32_t personal(const struct demo *d, uint32_t k)
+{
+    uint32_t i = k % (d->wallets - 1);
+    return is_merchant(i) ? i + 1 : i;
+}
+
+/* Offline: the payee's card asks, the payer's card pays, the payee's card accepts. */
+static int offline_pay(struct demo *d, const char *payer, const char *payee, int64_t amount)
+{
+    char out[8192];
+    if (card_cmd(d, 1, NULL, "challenge.hex", out, sizeof out,
+                 "request --card %s --amount %" PRId64, payee, amount) != 0 ||
+        card_cmd(d, 0, "challenge.hex", "payment.hex", out, sizeof out, "pay --card %s",
+                 payer) != 0 ||
+        card_cmd(d, 1, "payment.hex", NULL, out, sizeof out, "accept --card %s", payee) != 0) {
+        return -1;
+    }
+    d->vouchers_accepted++;
+    return 0;
+}
+
+static int sync_card(struct demo *d, int op, const char *file)
+{
+    char out[16384];
+    if (card_cmd(d, op, NULL, NULL, out, sizeof out, "sync --card %s", file) != 0) {
+        fprintf(stderr, "\njiaozi demo: sync %s: %s", file, out);
+        return -1;
+    }
+    d->vouchers_settled += count_lines(out, ": settled");
+    d->double_spends += count_lines(out, ": double_spend");
+    return 0;
+}
+
+/* Pairs of hard wallets (payers at icbc, payees at ccb) pay each other offline, then sync,
+ * payee first for even pairs and payer first for odd ones; one payer's card file is cloned
+ * and spends the same counters again at another payee: the node catches it at sync. */
+static int phase_cards(struct demo *d)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/cards", d->dir);
+    mkdir(path, 0700);
+    snprintf(path, sizeof path, "%s/cards/pair0.synced", d->dir);
+    bool rerun = access(path, F_OK) == 0;
+    uint64_t steps = (uint64_t)d->cards * 4 + 2, step = 0;
+    for (uint32_t p = 0; p < d->cards; p++) {
+        char payer[32], payee[32];
+        snprintf(payer, sizeof payer, "payer%u.card", p);
+        snprintf(payee, sizeof payee, "payee%u.card", p);
+        if (demo_card(d, 0, personal(d, 1 + p * 7), payer, 30000) != 0 ||
+            demo_card(d, 1, personal(d, 2 + p * 7), payee, 0) != 0) {
+            return -1;
+        }
+        progress("hard wallets", ++step, steps);
+        if (!rerun) {
+            if (p == 0) {
+                snprintf(path, sizeof path,
+                         "cd '%s/cards' && cp payer0.card clone.card && cp payer0.card.key "
+                         "clone.card.key",
+                         d->dir);
+                if (system(path) != 0 ||
+                    demo_card(d, 1, personal(d, 5 + d->cards * 7), "victim.card", 0) != 0) {
+                    return -1;
+                }
+            }
+            for (int k = 0; k < 3; k++) {
+                if (offline_pay(d, payer, payee, 1000 + 500 * k) != 0) {
+                    fprintf(stderr, "\njiaozi demo: offline payment %s -> %s refused\n", payer,
+                            payee);
+                    return -1;
+                }
+            }
+            if (p == 0 && offline_pay(d, "clone.card", "victim.card", 1200) != 0) {
+                return -1;
+            }
+        }
+        progress("hard wallets", step += 2, steps);
+        bool payee_first = p % 2 == 0;
+        if (sync_card(d, payee_first ? 1 : 0, payee_first ? payee : payer) != 0 ||
+            sync_card(d, payee_first ? 0 : 1, payee_first ? payer : payee) != 0) {
+            return -1;
+        }
+        progress("hard wallets", ++step, steps);
+    }
+    if (!rerun && d->cards > 0) {
+        if (sync_card(d, 1, "victim.card") != 0) {
+            return -1;
+        }
+        snprintf(path, sizeof path, "%s/cards/pair0.synced", d->dir);
+        FILE *f = fopen(path, "w");
+        if (f) {
+            fclose(f);
+        }
+    }
+    progress("hard wallets", steps, steps);
+    return 0;
+}
+
 /* ---- Summary ---- */
 
 struct totals {
@@ -493,6 +672,10 @@ static void summary(struct demo *d, const struct totals *t, bool conserved)
     printf("  %-28s %" PRIu64 "\n", "funded (exchange in)", (uint64_t)d->funded);
     printf("  %-28s %" PRIu64 " posted, %" PRIu64 " refused by limits or funds\n", "payments",
            (uint64_t)d->posted, (uint64_t)d->refused);
+    printf("  %-28s %" PRIu64 " issued; %" PRIu64 " offline vouchers accepted, %" PRIu64
+           " settled, %" PRIu64 " double spend caught\n",
+           "hard wallets", d->cards_issued, d->vouchers_accepted, d->vouchers_settled,
+           d->double_spends);
     printf("  %-28s %.0f transfers/s (batches of %d, %d clients)\n", "throughput",
            d->pay_seconds > 0 ? (double)d->payments / d->pay_seconds : 0.0, BATCH_ITEMS,
            d->threads);
@@ -577,13 +760,13 @@ static int demo_phases(struct demo *d)
         return -1;
     }
     d->pay_seconds = mono_s() - t0;
-    return 0;
+    return phase_cards(d);
 }
 
 int cli_demo(int argc, char **argv)
 {
     static const char *const known[] = {"--data", "--listen", "--url", "--central", "--wallets",
-                                        "--payments", "--threads", NULL};
+                                        "--payments", "--threads", "--cards", NULL};
     static const char *const flags[] = {"--serve", "--help", NULL};
     if (cli_flag(argc, argv, "--help")) {
         fputs(demo_help, stdout);
@@ -601,6 +784,7 @@ int cli_demo(int argc, char **argv)
     d->wallets = (uint32_t)cli_opt_u64(argc, argv, "--wallets", 30000, 3000000) / OPERATORS + 1;
     d->payments = (uint32_t)cli_opt_u64(argc, argv, "--payments", 100000, 100000000);
     d->threads = (int)cli_opt_u64(argc, argv, "--threads", 4, 16);
+    d->cards = (uint32_t)cli_opt_u64(argc, argv, "--cards", 4, 100);
     if (d->threads < 1) {
         d->threads = 1;
     }
