@@ -235,7 +235,12 @@ static int phase_institutions(struct demo *d)
         }
         if (rc == 0) {
             rc = jz_credentials_load(path, &d->ops[i], &err);
+        }
+        if (rc == 0 && strcmp(d->ops[i].url, d->url) != 0) {
+            /* The node moved (another port): the file says where it is now. */
             snprintf(d->ops[i].url, sizeof d->ops[i].url, "%s", d->url);
+            unlink(path);
+            rc = jz_credentials_save(&d->ops[i], path, &err);
         }
         char tid[JZ_ID_SIZE];
         demo_id(tid, 'Q', (uint32_t)i, 0);

@@ -49,6 +49,10 @@ TEST(cli_demo_then_audit_verify)
     CHECK(sscanf(p + 29, "%ld posted, %ld refused", &posted, &refused) == 2);
     CHECK_EQ_INT(posted + refused, 2000);
     CHECK(posted >= 1900);
+    /* Four pairs of hard wallets (and a victim of the clone), three offline payments a pair,
+     * and a cloned card caught. */
+    CHECK(strstr(out, "9 issued; 13 offline vouchers accepted, 12 settled, 1 double spend caught") !=
+          NULL);
     snprintf(args, sizeof args, "audit verify %s/d", test_tmpdir());
     CHECK_EQ_INT(run_cli(args, out, sizeof out), 0);
     CHECK(strstr(out, "journal ok:") != NULL);
