@@ -16,6 +16,7 @@
 #include "openapi_json.h"
 #include "projector.h"
 #include "store_sqlite.h"
+#include "token.h"
 
 /* How long a read waits for the history store to catch up with what is durable, so a client
  * sees its own transfers (read-your-writes) unless the projector is far behind. */
@@ -668,6 +669,7 @@ static int parse_transfer(json_t *obj, const char *prefix, bool batch, struct le
     bool linked = false;
     char ref[JZ_REF_MAX + 1] = "";
     char memo[JZ_MEMO_MAX + 1] = "";
+    char token[TOKEN_FIELD_MAX + 1] = "";
     const struct field_spec specs[] = {
         {.name = "id", .type = FIELD_ID, .required = true, .out = &cmd->id},
         {.name = "debit", .type = FIELD_ID, .required = true, .out = &cmd->debit},
@@ -677,6 +679,7 @@ static int parse_transfer(json_t *obj, const char *prefix, bool batch, struct le
          .choices = transfer_kind_choices},
         {.name = "ref", .type = FIELD_STRING, .out = ref, .min = 0, .max = JZ_REF_MAX},
         {.name = "memo", .type = FIELD_STRING, .out = memo, .min = 0, .max = JZ_MEMO_MAX},
+        {.name = "token", .type = FIELD_STRING, .out = token, .min = 1, .max = TOKEN_FIELD_MAX},
         {.name = "linked", .type = FIELD_BOOL, .out = &linked},
     };
     /* "linked" belongs to batch items only. */
@@ -690,7 +693,8 @@ static int parse_transfer(json_t *obj, const char *prefix, bool batch, struct le
     memcpy(cmd->ref, ref, cmd->ref_len);
     cmd->memo_len = (uint8_t)strlen(memo);
     memcpy(cmd->memo, memo, cmd->memo_len);
-    return 0;
+    /* exchange_in/out naming the bank card by its payment token (token.h, needs cmd->actor). */
+    return token[0] ? token_transfer_check(token, prefix, cmd, e) : 0;
 }
 
 static void respond_transfer_result(struct call *c, const struct ledger_cmd *cmd,
@@ -711,11 +715,11 @@ static void h_transfer_create(struct call *c, json_t *body)
     struct ledger_result r;
     struct api_error e;
     memset(&cmd, 0, sizeof cmd);
+    cmd.actor = (uint16_t)c->actor;
     if (parse_transfer(body, "", false, &cmd, &e) != 0) {
         respond_error(c, &e);
         return;
     }
-    cmd.actor = (uint16_t)c->actor;
     if (run_commands(c, &cmd, 1, &r, NULL, NULL) == 0) {
         respond_transfer_result(c, &cmd, &r);
     }
@@ -767,11 +771,11 @@ static void h_transfer_batch(struct call *c, json_t *body)
     for (size_t i = 0; i < n; i++) {
         char prefix[32];
         snprintf(prefix, sizeof prefix, "transfers[%zu].", i);
+        cmds[i].actor = (uint16_t)c->actor;
         if (parse_transfer(json_array_get(items, i), prefix, true, &cmds[i], &e) != 0) {
             respond_error(c, &e);
             goto done;
         }
-        cmds[i].actor = (uint16_t)c->actor;
     }
     if (run_commands(c, cmds, (uint32_t)n, res, NULL, NULL) == 0) {
         write_batch_results(&c->resp->body, cmds, res, n);
@@ -1245,6 +1249,11 @@ static void h_metrics(struct call *c)
     metrics_write_gauge(b, "jiaozi_projector_lag_records",
                         "Durable journal records not yet in the history store.",
                         (int64_t)(durable > projected ? durable - projected : 0));
+    for (size_t i = 0; i < api_exts_count; i++) {
+        if (a->ext_opened[i] && api_exts[i]->metrics) {
+            api_exts[i]->metrics(a->ext_state[i], b);
+        }
+    }
     c->resp->status = 200;
     c->resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }

@@ -4,7 +4,9 @@
  */
 #include "api_ext.h"
 
+extern const struct api_ext api_ext_tokens; /* api_token.c */
+
 const struct api_ext *const api_exts[] = {
-    NULL, /* keeps the array non-empty until the first module lands */
+    &api_ext_tokens,
 };
-const size_t api_exts_count = 0;
+const size_t api_exts_count = JZ_ARRAY_LEN(api_exts);

@@ -3,7 +3,9 @@
  */
 #include "store_vault.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 /* FULL: a commit is on disk (WAL fsync'd) before the vault answers. The page cache keeps a
  * vault of a few hundred thousand tokens in memory. Deleted tokens keep their row (the token
@@ -104,6 +106,11 @@ int vault_store_open(const char *path, vault_store **out, char *err, size_t err_
     if (!s) {
         snprintf(err, err_len, "out of memory");
         return -1;
+    }
+    /* Created 0600 first: SQLite gives its -wal and -shm files the database's mode. */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        close(fd);
     }
     int rc = sqlite3_open_v2(path, &s->db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,

@@ -1445,4 +1445,8 @@ void token_get_stats(token_vault *v, struct token_stats *out)
     out->alerts = atomic_load(&v->n_alerts);
     out->collisions = atomic_load(&v->n_collisions);
     out->resealed = atomic_load(&v->n_resealed);
+    pthread_mutex_lock(&v->mu);
+    out->key_version = v->current;
+    out->data_keys = (uint32_t)v->nkeys;
+    pthread_mutex_unlock(&v->mu);
 }

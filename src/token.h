@@ -210,6 +210,20 @@ int token_detokenize(token_vault *v, const char *token, const char *caller,
 int token_check_payment(token_vault *v, const char *token, const char *caller,
                         const jz_id *wallet, int64_t now_ms);
 
+/* The hook of the transfer routes (api.c calls it; api_token.c implements it, against the vault
+ * the API opened). A transfer body's "token" (at most TOKEN_FIELD_MAX bytes) names the bank card
+ * of an exchange_in or exchange_out: the transfer must leave "ref" free, the token must be the
+ * caller's (cmd->actor), active, unexpired and bound to the wallet credited (exchange_in) or
+ * debited (exchange_out); then "token:<token>" goes into cmd->ref, so the token is part of the
+ * idempotency content and of the journalled transfer. A refusal is skipped when the transfer
+ * id is already known to the ledger (a replay gets the ledger's first answer). 0, or -1 with
+ * e set (field = prefix + "token" or "ref"). With no vault open: invalid_field. */
+#define TOKEN_FIELD_MAX 32
+struct api_error;
+struct ledger_cmd;
+int token_transfer_check(const char *token, const char *prefix, struct ledger_cmd *cmd,
+                         struct api_error *e);
+
 /* ---- Keys ---- */
 
 /* Starts a rotation: a new data key (version current + 1) becomes the one that seals new
@@ -261,6 +275,8 @@ struct token_stats {
     uint64_t alerts;          /* bursts raised */
     uint64_t collisions;      /* random tokens that were taken and drawn again */
     uint64_t resealed;        /* rows re-encrypted by rotations */
+    uint32_t key_version;     /* the data key sealing new records */
+    uint32_t data_keys;       /* data keys present: 2 while a rotation runs */
 };
 void token_get_stats(token_vault *v, struct token_stats *out);
 
