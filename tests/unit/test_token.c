@@ -857,7 +857,7 @@ static int cmp_token(const void *a, const void *b)
 
 TEST(token_uniqueness_bulk)
 {
-    long count = test_opt_long("token-count", 100000);
+    long count = test_opt_long("--token-count", 100000);
     struct token_config cfg;
     token_config_default(&cfg);
     token_vault *v = open_vault_cfg(test_tmpdir(), &cfg);

@@ -82,23 +82,46 @@ static void patterns_of(const char *pan, struct patterns *p)
     p->len[5] = p->len[6] = 2 * n;
 }
 
-static long count_in(const uint8_t *buf, size_t len, const uint8_t *pat, size_t plen)
+/* Every pattern is at least 6 bytes (the BCD of 12 digits): each file position's first 6 bytes
+ * are tested against a bitmap of the patterns' first 6 bytes, and only hits are compared, so a
+ * 64 MiB journal segment is scanned once, not once per pattern. */
+#define KEY_BYTES 6
+#define FILTER_BITS 20
+
+struct pat {
+    uint64_t key;
+    const uint8_t *bytes;
+    size_t len;
+    size_t card;
+    int form;
+};
+
+struct scanner {
+    struct pat *pats;
+    size_t n;
+    uint8_t *filter; /* 2^FILTER_BITS bits */
+};
+
+static uint64_t key_at(const uint8_t *p)
 {
-    long found = 0;
-    const uint8_t *p = buf;
-    const uint8_t *end = buf + len;
-    while (plen && p < end) {
-        const uint8_t *hit = memmem(p, (size_t)(end - p), pat, plen);
-        if (!hit) {
-            break;
-        }
-        found++;
-        p = hit + 1;
-    }
-    return found;
+    uint64_t k = 0;
+    memcpy(&k, p, KEY_BYTES);
+    return k;
 }
 
-static long scan_file(const char *path, const struct patterns *pats, size_t n)
+static size_t filter_bit(uint64_t key)
+{
+    return (size_t)((key * 0x9e3779b97f4a7c15ULL) >> (64 - FILTER_BITS));
+}
+
+static int pat_cmp(const void *a, const void *b)
+{
+    const struct pat *x = a;
+    const struct pat *y = b;
+    return x->key < y->key ? -1 : x->key > y->key;
+}
+
+static long scan_file(const char *path, const struct scanner *sc)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -121,20 +144,30 @@ static long scan_file(const char *path, const struct patterns *pats, size_t n)
     }
     fclose(f);
     long total = 0;
-    for (size_t i = 0; buf && i < n; i++) {
-        for (int k = 0; k < FORMS; k++) {
-            long c = count_in(buf, len, pats[i].p[k], pats[i].len[k]);
-            if (c) {
-                printf("  canary: %s: card #%zu as %s (%ld)\n", path, i, form_names[k], c);
+    for (size_t i = 0; buf && i + KEY_BYTES <= len; i++) {
+        uint64_t key = key_at(buf + i);
+        size_t bit = filter_bit(key);
+        if (!(sc->filter[bit / 8] & (1u << (bit % 8)))) {
+            continue;
+        }
+        struct pat probe = {.key = key};
+        const struct pat *hit = bsearch(&probe, sc->pats, sc->n, sizeof probe, pat_cmp);
+        while (hit && hit > sc->pats && hit[-1].key == key) {
+            hit--;
+        }
+        for (; hit && hit < sc->pats + sc->n && hit->key == key; hit++) {
+            if (i + hit->len <= len && memcmp(buf + i, hit->bytes, hit->len) == 0) {
+                printf("  canary: %s: card #%zu as %s at %zu\n", path, hit->card,
+                       form_names[hit->form], i);
+                total++;
             }
-            total += c;
         }
     }
     free(buf);
     return total;
 }
 
-static long scan_tree(const char *dir, const struct patterns *pats, size_t n)
+static long scan_tree(const char *dir, const struct scanner *sc)
 {
     DIR *d = opendir(dir);
     if (!d) {
@@ -152,8 +185,8 @@ static long scan_tree(const char *dir, const struct patterns *pats, size_t n)
         if (lstat(path, &st) != 0) {
             continue;
         }
-        long c = S_ISDIR(st.st_mode) ? scan_tree(path, pats, n)
-                 : S_ISREG(st.st_mode) ? scan_file(path, pats, n) : 0;
+        long c = S_ISDIR(st.st_mode) ? scan_tree(path, sc)
+                 : S_ISREG(st.st_mode) ? scan_file(path, sc) : 0;
         total += c > 0 ? c : 0;
     }
     closedir(d);
@@ -164,16 +197,34 @@ long canary_scan(const char *dir, const char *const *extra, size_t nextra, char 
                  size_t n)
 {
     struct patterns *pats = calloc(n ? n : 1, sizeof *pats);
-    if (!pats) {
-        return -1;
+    struct scanner sc = {.pats = calloc(n * FORMS + 1, sizeof *sc.pats),
+                         .filter = calloc(1, (1u << FILTER_BITS) / 8)};
+    long total = -1;
+    if (pats && sc.pats && sc.filter) {
+        for (size_t i = 0; i < n; i++) {
+            patterns_of(pans[i], &pats[i]);
+            for (int k = 0; k < FORMS; k++) {
+                /* Hex of ASCII digits has no letters: upper case is the same pattern. */
+                bool same = k > 0 && pats[i].len[k] == pats[i].len[k - 1] &&
+                            memcmp(pats[i].p[k], pats[i].p[k - 1], pats[i].len[k]) == 0;
+                if (pats[i].len[k] < KEY_BYTES || same) {
+                    continue;
+                }
+                struct pat *p = &sc.pats[sc.n++];
+                *p = (struct pat){.key = key_at(pats[i].p[k]), .bytes = pats[i].p[k],
+                                  .len = pats[i].len[k], .card = i, .form = k};
+                size_t bit = filter_bit(p->key);
+                sc.filter[bit / 8] |= (uint8_t)(1u << (bit % 8));
+            }
+        }
+        qsort(sc.pats, sc.n, sizeof *sc.pats, pat_cmp);
+        total = scan_tree(dir, &sc);
+        for (size_t i = 0; total >= 0 && i < nextra; i++) {
+            total += scan_file(extra[i], &sc);
+        }
     }
-    for (size_t i = 0; i < n; i++) {
-        patterns_of(pans[i], &pats[i]);
-    }
-    long total = scan_tree(dir, pats, n);
-    for (size_t i = 0; total >= 0 && i < nextra; i++) {
-        total += scan_file(extra[i], pats, n);
-    }
+    free(sc.filter);
+    free(sc.pats);
     free(pats);
     return total;
 }
