@@ -20,7 +20,7 @@
 #define LOOKUP_KEY_BYTES 32
 /* The plain card record: length byte, up to 19 ASCII digits (zero-padded), expiry YYMM. Fixed
  * size, so the sealed record does not reveal the card number's length. */
-#define RECORD_BYTES 24
+#define RECORD_BYTES TOKEN_RECORD_BYTES
 #define SEALED_BYTES (RECORD_BYTES + CRYPTO_SEAL_OVERHEAD)
 #define KEK_BYTES CRYPTO_SEAL_KEY_BYTES
 #define PATH_MAX_BYTES 1100

@@ -55,6 +55,8 @@
 #define TOKEN_ALERT_ISSUERS_MAX 16
 #define TOKEN_BURST_MAX 10000
 #define TOKEN_EVENT_TEXT_MAX 160
+/* The plain card record sealed for each token: length byte, 19 digit places, expiry YYMM. */
+#define TOKEN_RECORD_BYTES 24
 
 enum token_status { TOKEN_ACTIVE = 1, TOKEN_SUSPENDED = 2, TOKEN_DELETED = 3 };
 
