@@ -1184,10 +1184,10 @@ int token_rotate_begin(token_vault *v, int64_t now_ms, token_journal_fn journal,
         pthread_mutex_unlock(&v->mu);
     }
     pthread_mutex_unlock(&v->write_mu);
-    crypto_wipe(&fresh, sizeof fresh);
     if (rc == JZ_OK) {
-        *version = v->current;
+        *version = fresh.version;
     }
+    crypto_wipe(&fresh, sizeof fresh);
     return rc;
 }
 
@@ -1315,8 +1315,11 @@ static void *rotation_worker(void *arg)
         bool done = false;
         int rc = token_rotate_step(v, v->cfg.rotate_batch, &moved, &done);
         if (rc == 0 && done) {
+            pthread_mutex_lock(&v->mu);
+            unsigned version = v->current;
+            pthread_mutex_unlock(&v->mu);
             journal_event(v->worker_journal, v->worker_ctx, TOKEN_EVENT_ROTATE_DONE, NULL, NULL,
-                          "op=rotate_done by=system version=%u", (unsigned)v->current);
+                          "op=rotate_done by=system version=%u", version);
             break;
         }
         /* A failed step changed nothing: try again a little later. */
