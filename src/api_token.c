@@ -46,24 +46,19 @@ static int journal_call(void *ctx, const struct token_event *ev)
 static int journal_system(void *ctx, const struct token_event *ev)
 {
     struct token_api *t = ctx;
-    struct ledger_cmd cmd;
-    struct ledger_result res;
+    struct ledger_cmd note = {.op = LEDGER_OP_NOTE, .kind = LEDGER_NOTE_TOKEN, .id = ev->subject,
+                              .debit = ev->other, .amount = ev->number,
+                              .holder_len = (uint8_t)strlen(ev->text)};
+    struct ledger_result res = {.code = JZ_UNAVAILABLE};
     struct executor_request r;
-    memset(&cmd, 0, sizeof cmd);
-    cmd.op = LEDGER_OP_NOTE;
-    cmd.kind = LEDGER_NOTE_TOKEN;
-    cmd.id = ev->subject;
-    cmd.debit = ev->other;
-    cmd.amount = ev->number;
-    cmd.holder_len = (uint8_t)strlen(ev->text);
-    memcpy(cmd.holder, ev->text, cmd.holder_len);
+    memcpy(note.holder, ev->text, note.holder_len);
     executor_request_init(&r);
-    r.cmds = &cmd;
+    r.cmds = &note;
     r.results = &res;
     r.count = 1;
-    int rc = executor_run(api_executor(t->a), &r);
+    bool durable = executor_run(api_executor(t->a), &r) == 0;
     executor_request_destroy(&r);
-    return rc == 0 && res.code == JZ_OK ? 0 : -1;
+    return durable && res.code == JZ_OK ? 0 : -1;
 }
 
 _Static_assert(TOKEN_EVENT_TEXT_MAX <= JZ_HOLDER_SEALED_MAX, "an event fits a NOTE");
@@ -99,37 +94,80 @@ static void fail_code(api_call *c, int code, const char *field)
     api_call_fail(c, code, field, token_message(code, field ? field : ""));
 }
 
+/* Objects are written from a table of members, so each writer states its members once. */
+enum member_kind { M_TEXT, M_INT, M_BOOL, M_ID_OR_NULL, M_LIST, M_OBJECT, M_OBJECTS };
+
+struct member {
+    const char *key;
+    enum member_kind kind;
+    const char *text;            /* M_TEXT; M_LIST: "a,b,c" written as ["a","b","c"] */
+    int64_t n;                   /* M_INT, M_BOOL */
+    const jz_id *id;             /* M_ID_OR_NULL: NULL writes null */
+    const struct member *sub;    /* M_OBJECT; M_OBJECTS: n objects of nsub members each */
+    size_t nsub;
+};
+
+static void write_members(struct jbuf *b, const struct member *m, size_t n)
+{
+    jb_lit(b, "{");
+    for (size_t i = 0; i < n; i++) {
+        jb_key(b, m[i].key, i == 0);
+        switch (m[i].kind) {
+        case M_TEXT: jb_cstr(b, m[i].text); break;
+        case M_INT: jb_int(b, m[i].n); break;
+        case M_BOOL: jb_lit(b, m[i].n ? "true" : "false"); break;
+        case M_ID_OR_NULL:
+            if (m[i].id) {
+                jb_id(b, m[i].id);
+            } else {
+                jb_lit(b, "null");
+            }
+            break;
+        case M_LIST:
+            jb_lit(b, "[");
+            for (const char *p = m[i].text; *p;) {
+                size_t len = strcspn(p, ",");
+                jb_lit(b, p == m[i].text ? "" : ",");
+                jb_str(b, p, len);
+                p += len + (p[len] == ',');
+            }
+            jb_lit(b, "]");
+            break;
+        case M_OBJECT: write_members(b, m[i].sub, m[i].nsub); break;
+        case M_OBJECTS:
+            jb_lit(b, "[");
+            for (int64_t k = 0; k < m[i].n; k++) {
+                jb_lit(b, k ? "," : "");
+                write_members(b, m[i].sub + (size_t)k * m[i].nsub, m[i].nsub);
+            }
+            jb_lit(b, "]");
+            break;
+        }
+    }
+    jb_lit(b, "}");
+}
+
 /* A token as the routes show it; wallet only to its issuer and central. */
 static void write_token(api_call *c, const struct token_info *t)
 {
-    struct jbuf *b = api_call_out(c);
     bool owner = api_call_is_central(c) || strcmp(api_call_actor_id(c), t->issuer) == 0;
-    jb_lit(b, "{\"token\":");
-    jb_cstr(b, t->token);
-    jb_lit(b, ",\"last4\":");
-    jb_cstr(b, t->last4);
-    jb_lit(b, ",\"expiry\":");
-    jb_cstr(b, t->expiry);
-    jb_lit(b, ",\"status\":");
-    jb_cstr(b, token_status_name(t->status));
-    jb_lit(b, t->expired ? ",\"expired\":true" : ",\"expired\":false");
-    jb_lit(b, ",\"issuer\":");
-    jb_cstr(b, t->issuer);
-    jb_lit(b, ",\"wallet\":");
-    if (owner) {
-        jb_id(b, &t->wallet);
-    } else {
-        jb_lit(b, "null");
-    }
-    jb_lit(b, ",\"domain\":{\"requestor\":");
-    jb_cstr(b, t->domain.requestor);
-    jb_lit(b, ",\"channel\":");
-    jb_cstr(b, t->domain.channel);
-    jb_lit(b, "},\"created_at\":");
-    jb_int(b, t->created_at);
-    jb_lit(b, ",\"updated_at\":");
-    jb_int(b, t->updated_at);
-    jb_lit(b, "}");
+    const struct member domain[] = {
+        {.key = "requestor", .kind = M_TEXT, .text = t->domain.requestor},
+        {.key = "channel", .kind = M_TEXT, .text = t->domain.channel},
+    };
+    const struct member m[] = {
+        {.key = "token", .kind = M_TEXT, .text = t->token},
+        {.key = "last4", .kind = M_TEXT, .text = t->last4},
+        {.key = "expiry", .kind = M_TEXT, .text = t->expiry},
+        {.key = "status", .kind = M_TEXT, .text = token_status_name(t->status)},
+        {.key = "expired", .kind = M_BOOL, .n = t->expired},
+        {.key = "issuer", .kind = M_TEXT, .text = t->issuer},
+        {.key = "wallet", .kind = M_ID_OR_NULL, .id = owner ? &t->wallet : NULL},
+        {.key = "domain", .kind = M_OBJECT, .sub = domain, .nsub = JZ_ARRAY_LEN(domain)},
+        {.key = "created_at", .kind = M_INT, .n = t->created_at},
+        {.key = "updated_at", .kind = M_INT, .n = t->updated_at},
+    };
+    write_members(api_call_out(c), m, JZ_ARRAY_LEN(m));
 }
 
 static bool token_param_ok(const char *s)
@@ -381,33 +419,20 @@ static int alert_params(api_call *c, size_t *limit, int64_t *before)
 
 static void write_alert(struct jbuf *b, const struct vault_alert_row *a)
 {
-    jb_lit(b, "{\"id\":");
-    jb_int(b, a->id);
-    jb_lit(b, ",\"kind\":");
-    jb_cstr(b, a->kind);
-    jb_lit(b, ",\"requestor\":");
-    jb_cstr(b, a->requestor);
-    jb_lit(b, ",\"issuers\":[");
-    const char *p = a->issuers;
-    for (bool first = true; *p; first = false) {
-        size_t n = strcspn(p, ",");
-        jb_lit(b, first ? "" : ",");
-        jb_str(b, p, n);
-        p += n + (p[n] == ',');
-    }
-    jb_lit(b, "],\"count\":");
-    jb_int(b, a->count);
-    jb_lit(b, ",\"threshold\":");
-    jb_int(b, a->threshold);
-    jb_lit(b, ",\"window_ms\":");
-    jb_int(b, a->window_ms);
-    jb_lit(b, ",\"first_at\":");
-    jb_int(b, a->first_at);
-    jb_lit(b, ",\"last_at\":");
-    jb_int(b, a->last_at);
-    jb_lit(b, ",\"created_at\":");
-    jb_int(b, a->created_at);
-    jb_lit(b, ",\"status\":\"open\"}");
+    const struct member m[] = {
+        {.key = "id", .kind = M_INT, .n = a->id},
+        {.key = "kind", .kind = M_TEXT, .text = a->kind},
+        {.key = "requestor", .kind = M_TEXT, .text = a->requestor},
+        {.key = "issuers", .kind = M_LIST, .text = a->issuers},
+        {.key = "count", .kind = M_INT, .n = a->count},
+        {.key = "threshold", .kind = M_INT, .n = a->threshold},
+        {.key = "window_ms", .kind = M_INT, .n = a->window_ms},
+        {.key = "first_at", .kind = M_INT, .n = a->first_at},
+        {.key = "last_at", .kind = M_INT, .n = a->last_at},
+        {.key = "created_at", .kind = M_INT, .n = a->created_at},
+        {.key = "status", .kind = M_TEXT, .text = "open"},
+    };
+    write_members(b, m, JZ_ARRAY_LEN(m));
 }
 
 static void h_alerts(api_call *c, json_t *body)
@@ -447,25 +472,22 @@ static void h_alerts(api_call *c, json_t *body)
 static void respond_keys(api_call *c, struct token_api *t)
 {
     struct token_key_status ks;
+    struct member keys[TOKEN_KEYS_MAX][2];
     if (token_key_status(t->vault, &ks) != 0) {
         fail_code(c, JZ_UNAVAILABLE, "");
         return;
     }
-    struct jbuf *b = api_call_out(c);
-    jb_lit(b, "{\"current\":");
-    jb_int(b, ks.current);
-    jb_lit(b, ks.rotating ? ",\"rotating\":true" : ",\"rotating\":false");
-    jb_lit(b, ",\"tokens\":");
-    jb_uint(b, ks.tokens);
-    jb_lit(b, ",\"keys\":[");
     for (size_t i = 0; i < ks.nkeys; i++) {
-        jb_lit(b, i ? ",{\"version\":" : "{\"version\":");
-        jb_int(b, ks.versions[i]);
-        jb_lit(b, ",\"rows\":");
-        jb_uint(b, ks.rows[i]);
-        jb_lit(b, "}");
+        keys[i][0] = (struct member){.key = "version", .kind = M_INT, .n = ks.versions[i]};
+        keys[i][1] = (struct member){.key = "rows", .kind = M_INT, .n = (int64_t)ks.rows[i]};
     }
-    jb_lit(b, "]}");
+    const struct member m[] = {
+        {.key = "current", .kind = M_INT, .n = ks.current},
+        {.key = "rotating", .kind = M_BOOL, .n = ks.rotating},
+        {.key = "tokens", .kind = M_INT, .n = (int64_t)ks.tokens},
+        {.key = "keys", .kind = M_OBJECTS, .sub = keys[0], .nsub = 2, .n = (int64_t)ks.nkeys},
+    };
+    write_members(api_call_out(c), m, JZ_ARRAY_LEN(m));
     api_call_respond(c, 200);
 }
 

@@ -175,6 +175,29 @@ static void bind_text(sqlite3_stmt *q, int col, const char *text)
     sqlite3_bind_text(q, col, text, -1, SQLITE_STATIC);
 }
 
+/* A row's values for an INSERT, bound as ?1, ?2, ... in order. */
+enum bind_kind { B_TEXT, B_BLOB, B_INT };
+
+struct bind {
+    enum bind_kind kind;
+    const void *p; /* B_TEXT: NUL-terminated; B_BLOB: n bytes */
+    int64_t n;     /* B_INT: the value */
+};
+
+static void bind_row(sqlite3_stmt *q, const struct bind *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int col = (int)i + 1;
+        if (v[i].kind == B_INT) {
+            sqlite3_bind_int64(q, col, v[i].n);
+        } else if (v[i].kind == B_TEXT) {
+            bind_text(q, col, v[i].p);
+        } else {
+            sqlite3_bind_blob(q, col, v[i].p, (int)v[i].n, SQLITE_STATIC);
+        }
+    }
+}
+
 /* Copies a text column into out (cap bytes with the NUL); "" when NULL or too long. */
 static void column_text(sqlite3_stmt *q, int col, char *out, size_t cap)
 {
@@ -197,6 +220,21 @@ static size_t column_blob(sqlite3_stmt *q, int col, void *out, size_t cap)
     }
     memcpy(out, b, n);
     return n;
+}
+
+/* Steps q for up to max rows, handing each to fn with its index; *n how many. */
+typedef void (*row_fn)(sqlite3_stmt *q, void *out, size_t i);
+
+static int read_rows(sqlite3_stmt *q, row_fn fn, void *out, size_t max, size_t *n)
+{
+    size_t count = 0;
+    int rc = SQLITE_DONE;
+    while (count < max && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        fn(q, out, count++);
+    }
+    sqlite3_reset(q);
+    *n = count;
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
 }
 
 /* ---- keys ---- */
@@ -294,20 +332,16 @@ int vault_store_token_insert(vault_store *s, const struct vault_token_row *r)
 {
     ASSERT(r->has_secret && r->sealed_len > 0);
     sqlite3_stmt *q = stmt(s, V_TOKEN_INSERT);
-    bind_text(q, 1, r->token);
-    sqlite3_bind_blob(q, 2, r->pan_mac, sizeof r->pan_mac, SQLITE_STATIC);
-    bind_text(q, 3, r->issuer);
-    sqlite3_bind_blob(q, 4, r->wallet.b, sizeof r->wallet.b, SQLITE_STATIC);
-    bind_text(q, 5, r->requestor);
-    bind_text(q, 6, r->channel);
-    bind_text(q, 7, r->last4);
-    bind_text(q, 8, r->expiry);
-    sqlite3_bind_int64(q, 9, r->expires_at);
-    sqlite3_bind_int(q, 10, r->status);
-    sqlite3_bind_int64(q, 11, r->key_version);
-    sqlite3_bind_blob(q, 12, r->sealed, (int)r->sealed_len, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 13, r->created_at);
-    sqlite3_bind_int64(q, 14, r->updated_at);
+    const struct bind v[] = {
+        {B_TEXT, r->token, 0},     {B_BLOB, r->pan_mac, sizeof r->pan_mac},
+        {B_TEXT, r->issuer, 0},    {B_BLOB, r->wallet.b, sizeof r->wallet.b},
+        {B_TEXT, r->requestor, 0}, {B_TEXT, r->channel, 0},
+        {B_TEXT, r->last4, 0},     {B_TEXT, r->expiry, 0},
+        {B_INT, NULL, r->expires_at}, {B_INT, NULL, r->status},
+        {B_INT, NULL, r->key_version}, {B_BLOB, r->sealed, (int64_t)r->sealed_len},
+        {B_INT, NULL, r->created_at}, {B_INT, NULL, r->updated_at},
+    };
+    bind_row(q, v, JZ_ARRAY_LEN(v));
     int rc = step_done(q);
     return rc == SQLITE_DONE ? 0 : (rc & 0xff) == SQLITE_CONSTRAINT ? 1 : -1;
 }
@@ -325,6 +359,16 @@ int vault_store_token_set_status(vault_store *s, const char *token, uint8_t stat
     return sqlite3_changes(s->db) == 1 ? 0 : 1;
 }
 
+static void reseal_row(sqlite3_stmt *q, void *out, size_t i)
+{
+    struct vault_token_row *r = (struct vault_token_row *)out + i;
+    memset(r, 0, sizeof *r);
+    column_text(q, 0, r->token, sizeof r->token);
+    r->key_version = (uint32_t)sqlite3_column_int64(q, 1);
+    r->sealed_len = column_blob(q, 2, r->sealed, sizeof r->sealed);
+    r->has_secret = true;
+}
+
 int vault_store_tokens_to_reseal(vault_store *s, uint32_t version, const char *after,
                                  struct vault_token_row *rows, size_t max, size_t *n)
 {
@@ -332,22 +376,7 @@ int vault_store_tokens_to_reseal(vault_store *s, uint32_t version, const char *a
     sqlite3_bind_int64(q, 1, version);
     bind_text(q, 2, after);
     sqlite3_bind_int64(q, 3, (sqlite3_int64)max);
-    size_t count = 0;
-    int rc = SQLITE_DONE;
-    while (count < max && (rc = sqlite3_step(q)) == SQLITE_ROW) {
-        struct vault_token_row *r = &rows[count++];
-        memset(r, 0, sizeof *r);
-        column_text(q, 0, r->token, sizeof r->token);
-        r->key_version = (uint32_t)sqlite3_column_int64(q, 1);
-        r->sealed_len = column_blob(q, 2, r->sealed, sizeof r->sealed);
-        r->has_secret = true;
-    }
-    if (count == max) {
-        rc = SQLITE_DONE;
-    }
-    sqlite3_reset(q);
-    *n = count;
-    return rc == SQLITE_DONE ? 0 : -1;
+    return read_rows(q, reseal_row, rows, max, n);
 }
 
 int vault_store_token_reseal(vault_store *s, const char *token, uint32_t old_version,
@@ -391,20 +420,33 @@ int vault_store_count_tokens(vault_store *s, uint64_t *n)
 int vault_store_alert_put(vault_store *s, struct vault_alert_row *a)
 {
     sqlite3_stmt *q = stmt(s, V_ALERT_PUT);
-    bind_text(q, 1, a->kind);
-    bind_text(q, 2, a->requestor);
-    bind_text(q, 3, a->issuers);
-    sqlite3_bind_int64(q, 4, a->count);
-    sqlite3_bind_int64(q, 5, a->threshold);
-    sqlite3_bind_int64(q, 6, a->window_ms);
-    sqlite3_bind_int64(q, 7, a->first_at);
-    sqlite3_bind_int64(q, 8, a->last_at);
-    sqlite3_bind_int64(q, 9, a->created_at);
+    const struct bind v[] = {
+        {B_TEXT, a->kind, 0}, {B_TEXT, a->requestor, 0}, {B_TEXT, a->issuers, 0},
+        {B_INT, NULL, a->count}, {B_INT, NULL, a->threshold}, {B_INT, NULL, a->window_ms},
+        {B_INT, NULL, a->first_at}, {B_INT, NULL, a->last_at}, {B_INT, NULL, a->created_at},
+    };
+    bind_row(q, v, JZ_ARRAY_LEN(v));
     if (step_done(q) != SQLITE_DONE) {
         return -1;
     }
     a->id = sqlite3_last_insert_rowid(s->db);
     return 0;
+}
+
+static void alert_row(sqlite3_stmt *q, void *out, size_t i)
+{
+    struct vault_alert_row *a = (struct vault_alert_row *)out + i;
+    memset(a, 0, sizeof *a);
+    a->id = sqlite3_column_int64(q, 0);
+    column_text(q, 1, a->kind, sizeof a->kind);
+    column_text(q, 2, a->requestor, sizeof a->requestor);
+    column_text(q, 3, a->issuers, sizeof a->issuers);
+    a->count = (uint32_t)sqlite3_column_int64(q, 4);
+    a->threshold = (uint32_t)sqlite3_column_int64(q, 5);
+    a->window_ms = sqlite3_column_int64(q, 6);
+    a->first_at = sqlite3_column_int64(q, 7);
+    a->last_at = sqlite3_column_int64(q, 8);
+    a->created_at = sqlite3_column_int64(q, 9);
 }
 
 int vault_store_alerts(vault_store *s, int64_t before, struct vault_alert_row *out, size_t max,
@@ -413,26 +455,5 @@ int vault_store_alerts(vault_store *s, int64_t before, struct vault_alert_row *o
     sqlite3_stmt *q = stmt(s, V_ALERTS);
     sqlite3_bind_int64(q, 1, before > 0 ? before : INT64_MAX);
     sqlite3_bind_int64(q, 2, (sqlite3_int64)max);
-    size_t count = 0;
-    int rc = SQLITE_DONE;
-    while (count < max && (rc = sqlite3_step(q)) == SQLITE_ROW) {
-        struct vault_alert_row *a = &out[count++];
-        memset(a, 0, sizeof *a);
-        a->id = sqlite3_column_int64(q, 0);
-        column_text(q, 1, a->kind, sizeof a->kind);
-        column_text(q, 2, a->requestor, sizeof a->requestor);
-        column_text(q, 3, a->issuers, sizeof a->issuers);
-        a->count = (uint32_t)sqlite3_column_int64(q, 4);
-        a->threshold = (uint32_t)sqlite3_column_int64(q, 5);
-        a->window_ms = sqlite3_column_int64(q, 6);
-        a->first_at = sqlite3_column_int64(q, 7);
-        a->last_at = sqlite3_column_int64(q, 8);
-        a->created_at = sqlite3_column_int64(q, 9);
-    }
-    if (count == max) {
-        rc = SQLITE_DONE;
-    }
-    sqlite3_reset(q);
-    *n = count;
-    return rc == SQLITE_DONE ? 0 : -1;
+    return read_rows(q, alert_row, out, max, n);
 }

@@ -342,7 +342,7 @@ struct token_vault {
     pthread_cond_t worker_cond;
     pthread_t worker;
     bool worker_started;
-    bool worker_running;
+    _Atomic bool worker_running; /* also read without worker_mu */
     bool worker_stop;
     token_journal_fn worker_journal;
     void *worker_ctx;
@@ -593,11 +593,9 @@ int token_vault_open(const char *dir, const struct token_config *cfg, token_vaul
     return 0;
 }
 
-void token_vault_close(token_vault *v)
+/* Tells the rotation worker to stop after its current step, and waits for it. */
+static void worker_shutdown(token_vault *v)
 {
-    if (!v) {
-        return;
-    }
     pthread_mutex_lock(&v->worker_mu);
     v->worker_stop = true;
     pthread_cond_broadcast(&v->worker_cond);
@@ -605,6 +603,14 @@ void token_vault_close(token_vault *v)
     if (v->worker_started) {
         pthread_join(v->worker, NULL);
     }
+}
+
+void token_vault_close(token_vault *v)
+{
+    if (!v) {
+        return;
+    }
+    worker_shutdown(v);
     vault_store_close(v->store);
     for (size_t i = 0; i < v->nbursts; i++) {
         free(v->bursts[i].ring);
@@ -1292,12 +1298,9 @@ static bool worker_pause(token_vault *v, uint32_t ms)
 {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    int64_t ns = (int64_t)until.tv_nsec + (int64_t)ms * 1000000;
+    until.tv_sec += (time_t)(ns / 1000000000);
+    until.tv_nsec = (long)(ns % 1000000000);
     pthread_mutex_lock(&v->worker_mu);
     while (!v->worker_stop && ms > 0 &&
            pthread_cond_timedwait(&v->worker_cond, &v->worker_mu, &until) == 0) {
@@ -1358,10 +1361,7 @@ int token_rotation_start(token_vault *v, token_journal_fn journal, void *jctx)
 
 bool token_rotation_running(token_vault *v)
 {
-    pthread_mutex_lock(&v->worker_mu);
-    bool running = v->worker_running;
-    pthread_mutex_unlock(&v->worker_mu);
-    return running;
+    return atomic_load(&v->worker_running);
 }
 
 int token_key_status(token_vault *v, struct token_key_status *out)

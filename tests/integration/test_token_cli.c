@@ -11,22 +11,22 @@
 #include "server.h"
 #include "test.h"
 
-/* `echo LINE | JZ_CREDENTIALS=creds jiaozi ARGS` (no input when line is NULL); the exit code,
- * and everything it printed into buf. */
+/* `echo LINE | JZ_CREDENTIALS=creds jiaozi ARGS` (no input when line is NULL): the exit
+ * code; what it printed (stdout and stderr) is left in buf. */
 static int run_jiaozi(const char *creds, const char *line, const char *args, char *buf,
                       size_t len)
 {
-    const char *bin = getenv("JZ_BIN") ? getenv("JZ_BIN") : "build/jiaozi";
     char out[700], cmd[3000];
     snprintf(out, sizeof out, "%s/cli.out", test_tmpdir());
-    snprintf(cmd, sizeof cmd, "%s%s%s JZ_CREDENTIALS=%s %s %s > %s 2>&1%s",
-             line ? "echo " : "", line ? line : "", line ? " |" : "", creds, bin, args, out,
+    int n = line ? snprintf(cmd, sizeof cmd, "echo %s | ", line) : 0;
+    snprintf(cmd + n, sizeof cmd - (size_t)n, "JZ_CREDENTIALS=%s %s %s > %s 2>&1%s", creds,
+             getenv("JZ_BIN") ? getenv("JZ_BIN") : "build/jiaozi", args, out,
              line ? "" : " < /dev/null");
     int status = system(cmd);
+    buf[0] = '\0';
     FILE *f = fopen(out, "r");
-    size_t n = f ? fread(buf, 1, len - 1, f) : 0;
-    buf[n] = '\0';
     if (f) {
+        buf[fread(buf, 1, len - 1, f)] = '\0';
         fclose(f);
     }
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -34,14 +34,14 @@ static int run_jiaozi(const char *creds, const char *line, const char *args, cha
 
 TEST(token_cli_and_sdk)
 {
-    struct srv s;
-    char dir[512], central[700], opa[700], opb[700], args[1024], wallet[64], token[32];
     static char out[8192];
-    snprintf(dir, sizeof dir, "%s/node", test_tmpdir());
-    REQUIRE(srv_start(&s, dir, NULL) == 0);
-    snprintf(central, sizeof central, "%s/central.json", dir);
+    char opa[700], opb[700], dir[512], central[700], args[1024], wallet[64], token[32];
+    struct srv s;
     snprintf(opa, sizeof opa, "%s/opa.json", test_tmpdir());
     snprintf(opb, sizeof opb, "%s/opb.json", test_tmpdir());
+    snprintf(dir, sizeof dir, "%s/node", test_tmpdir());
+    snprintf(central, sizeof central, "%s/node/central.json", test_tmpdir());
+    REQUIRE(srv_start(&s, dir, NULL) == 0);
     snprintf(args, sizeof args, "institution add --id opa --name A --out %s", opa);
     REQUIRE_EQ_INT(run_jiaozi(central, NULL, args, out, sizeof out), 0);
     snprintf(args, sizeof args, "institution add --id opb --name B --out %s", opb);
