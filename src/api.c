@@ -693,8 +693,8 @@ static int parse_transfer(json_t *obj, const char *prefix, bool batch, struct le
     memcpy(cmd->ref, ref, cmd->ref_len);
     cmd->memo_len = (uint8_t)strlen(memo);
     memcpy(cmd->memo, memo, cmd->memo_len);
-    /* exchange_in/out naming the bank card by its payment token (token.h, needs cmd->actor). */
-    return token[0] ? token_transfer_check(token, prefix, cmd, e) : 0;
+    /* exchange_in/out naming the bank card by its payment token (token.h): into ref. */
+    return token[0] ? token_transfer_parse(token, prefix, cmd, e) : 0;
 }
 
 static void respond_transfer_result(struct call *c, const struct ledger_cmd *cmd,
@@ -715,8 +715,12 @@ static void h_transfer_create(struct call *c, json_t *body)
     struct ledger_result r;
     struct api_error e;
     memset(&cmd, 0, sizeof cmd);
-    cmd.actor = (uint16_t)c->actor;
     if (parse_transfer(body, "", false, &cmd, &e) != 0) {
+        respond_error(c, &e);
+        return;
+    }
+    cmd.actor = (uint16_t)c->actor;
+    if (token_transfer_authorize(&cmd, 1, false, &e) != 0) {
         respond_error(c, &e);
         return;
     }
@@ -771,11 +775,15 @@ static void h_transfer_batch(struct call *c, json_t *body)
     for (size_t i = 0; i < n; i++) {
         char prefix[32];
         snprintf(prefix, sizeof prefix, "transfers[%zu].", i);
-        cmds[i].actor = (uint16_t)c->actor;
         if (parse_transfer(json_array_get(items, i), prefix, true, &cmds[i], &e) != 0) {
             respond_error(c, &e);
             goto done;
         }
+        cmds[i].actor = (uint16_t)c->actor;
+    }
+    if (token_transfer_authorize(cmds, n, true, &e) != 0) {
+        respond_error(c, &e);
+        goto done;
     }
     if (run_commands(c, cmds, (uint32_t)n, res, NULL, NULL) == 0) {
         write_batch_results(&c->resp->body, cmds, res, n);

@@ -237,18 +237,24 @@ static int check_wallet(api_call *c, const jz_id *wallet)
     return 0;
 }
 
+/* The card and its expiry, checked before anything is looked up. */
+static int check_card(api_call *c, const char *pan, const char *expiry)
+{
+    int64_t expires_at = 0;
+    if (token_pan_check(pan) != JZ_OK) {
+        fail_code(c, JZ_INVALID_PAN, "pan");
+        return -1;
+    }
+    if (token_expiry_parse(expiry, api_now_ms(api_call_api(c)), &expires_at) != JZ_OK) {
+        fail_code(c, JZ_INVALID_EXPIRY, "expiry");
+        return -1;
+    }
+    return 0;
+}
+
 static void tokenize_parsed(api_call *c, struct token_api *t, struct token_request *rq)
 {
     int64_t now = api_now_ms(api_call_api(c));
-    int64_t expires_at = 0;
-    if (token_pan_check(rq->pan) != JZ_OK) {
-        fail_code(c, JZ_INVALID_PAN, "pan");
-        return;
-    }
-    if (token_expiry_parse(rq->expiry, now, &expires_at) != JZ_OK) {
-        fail_code(c, JZ_INVALID_EXPIRY, "expiry");
-        return;
-    }
     if (check_wallet(c, &rq->wallet) != 0) {
         return;
     }
@@ -282,7 +288,7 @@ static void h_tokenize(api_call *c, json_t *body)
     };
     if (json_fields_parse(body, specs, JZ_ARRAY_LEN(specs), "", &e) != 0) {
         api_call_fail_error(c, &e);
-    } else if (parse_domain(c, domain, &rq.domain) == 0) {
+    } else if (check_card(c, pan, expiry) == 0 && parse_domain(c, domain, &rq.domain) == 0) {
         rq.pan = pan;
         rq.expiry = expiry;
         rq.issuer = api_call_actor_id(c);
@@ -546,50 +552,81 @@ static bool transfer_known(struct token_api *t, const jz_id *id)
     return known;
 }
 
-static int check_transfer(struct token_api *t, const char *token, struct ledger_cmd *cmd,
-                          struct api_error *e)
+/* invalid_field naming prefix + field ("transfers[3]." + "token"). */
+static int transfer_refused(struct api_error *e, const char *prefix, const char *field,
+                            const char *message)
 {
-    bool in = cmd->kind == LEDGER_KIND_EXCHANGE_IN;
-    if (!in && cmd->kind != LEDGER_KIND_EXCHANGE_OUT) {
-        return api_fail(e, JZ_INVALID_FIELD, "token",
-                        "a token names the bank card of an exchange_in or exchange_out");
+    api_fail(e, JZ_INVALID_FIELD, "", "%s", message);
+    snprintf(e->field, sizeof e->field, "%s%s", prefix, field);
+    return -1;
+}
+
+int token_transfer_parse(const char *token, const char *prefix, struct ledger_cmd *cmd,
+                         struct api_error *e)
+{
+    if (cmd->kind != LEDGER_KIND_EXCHANGE_IN && cmd->kind != LEDGER_KIND_EXCHANGE_OUT) {
+        return transfer_refused(e, prefix, "token",
+                                "a token names the bank card of an exchange_in or exchange_out");
     }
     if (!token_param_ok(token)) {
-        return api_fail(e, JZ_INVALID_FIELD, "token", "a token is 13-19 digits");
+        return transfer_refused(e, prefix, "token", "a token is 13-19 digits");
     }
     if (cmd->ref_len > 0) {
-        return api_fail(e, JZ_INVALID_FIELD, "ref",
-                        "a transfer naming a token carries it in ref: leave ref out");
+        return transfer_refused(e, prefix, "ref",
+                                "a transfer naming a token carries it in ref: leave ref out");
+    }
+    cmd->ref_len = (uint8_t)snprintf(cmd->ref, sizeof cmd->ref, TOKEN_REF_PREFIX "%s", token);
+    return 0;
+}
+
+/* The checks of one command naming a token in its ref (under g_active_mu). */
+static int authorize_one(struct token_api *t, const struct ledger_cmd *cmd)
+{
+    char token[JZ_REF_MAX + 1];
+    size_t skip = strlen(TOKEN_REF_PREFIX);
+    bool in = cmd->kind == LEDGER_KIND_EXCHANGE_IN;
+    memcpy(token, cmd->ref + skip, cmd->ref_len - skip);
+    token[cmd->ref_len - skip] = '\0';
+    if ((!in && cmd->kind != LEDGER_KIND_EXCHANGE_OUT) || !token_param_ok(token) || !t) {
+        return JZ_INVALID_FIELD;
     }
     int rc = token_check_payment(t->vault, token, api_institution_id(t->a, cmd->actor),
                                  in ? &cmd->credit : &cmd->debit, api_now_ms(t->a));
     if (rc != JZ_OK && rc != JZ_UNAVAILABLE && transfer_known(t, &cmd->id)) {
         rc = JZ_OK;
     }
-    if (rc != JZ_OK) {
-        return api_fail(e, rc, "token", "%s",
-                        rc == JZ_FORBIDDEN ? "the token was issued by another institution"
-                                           : token_message(rc, ""));
-    }
-    cmd->ref_len = (uint8_t)snprintf(cmd->ref, sizeof cmd->ref, "token:%s", token);
-    return 0;
+    return rc;
 }
 
-int token_transfer_check(const char *token, const char *prefix, struct ledger_cmd *cmd,
-                         struct api_error *e)
+int token_transfer_authorize(const struct ledger_cmd *cmds, size_t n, bool batch,
+                             struct api_error *e)
 {
+    size_t skip = strlen(TOKEN_REF_PREFIX);
+    int rc = JZ_OK;
+    size_t i = 0;
     pthread_rwlock_rdlock(&g_active_mu);
-    int rc = g_active ? check_transfer(g_active, token, cmd, e)
-                      : api_fail(e, JZ_INVALID_FIELD, "token",
-                                 "payment tokens are not enabled on this node");
-    pthread_rwlock_unlock(&g_active_mu);
-    if (rc != 0) {
-        /* The field in the body: "token", "ref", or "transfers[3].token" in a batch. */
-        char field[sizeof e->field];
-        snprintf(field, sizeof field, "%s%s", prefix, e->field);
-        snprintf(e->field, sizeof e->field, "%s", field);
+    for (; rc == JZ_OK && i < n; i++) {
+        if (cmds[i].ref_len > skip && memcmp(cmds[i].ref, TOKEN_REF_PREFIX, skip) == 0) {
+            rc = authorize_one(g_active, &cmds[i]);
+        }
     }
-    return rc;
+    bool enabled = g_active != NULL;
+    pthread_rwlock_unlock(&g_active_mu);
+    if (rc == JZ_OK) {
+        return 0;
+    }
+    const char *why = rc == JZ_FORBIDDEN ? "the token was issued by another institution"
+                      : rc != JZ_INVALID_FIELD ? token_message(rc, "")
+                      : enabled ? "a token: ref names the bank card of an exchange_in or "
+                                  "exchange_out by a 13-19 digit token"
+                                : "payment tokens are not enabled on this node";
+    api_fail(e, rc, "", "%s", why);
+    if (batch) {
+        snprintf(e->field, sizeof e->field, "transfers[%zu].token", i - 1);
+    } else {
+        snprintf(e->field, sizeof e->field, "token");
+    }
+    return -1;
 }
 
 /* ---- The module ---- */

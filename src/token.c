@@ -114,8 +114,12 @@ int token_config_read(const char *dir, struct token_config *cfg, char *err, size
     char path[PATH_MAX_BYTES];
     snprintf(path, sizeof path, "%s/tokens.conf", dir);
     FILE *f = fopen(path, "r");
+    if (!f && errno == ENOENT) {
+        return token_config_check(cfg, err, err_len);
+    }
     if (!f) {
-        return errno == ENOENT ? token_config_check(cfg, err, err_len) : -1;
+        snprintf(err, err_len, "%s: %s", path, strerror(errno));
+        return -1;
     }
     char line[1200];
     int lineno = 0;

@@ -212,19 +212,29 @@ int token_detokenize(token_vault *v, const char *token, const char *caller,
 int token_check_payment(token_vault *v, const char *token, const char *caller,
                         const jz_id *wallet, int64_t now_ms);
 
-/* The hook of the transfer routes (api.c calls it; api_token.c implements it, against the vault
- * the API opened). A transfer body's "token" (at most TOKEN_FIELD_MAX bytes) names the bank card
- * of an exchange_in or exchange_out: the transfer must leave "ref" free, the token must be the
- * caller's (cmd->actor), active, unexpired and bound to the wallet credited (exchange_in) or
- * debited (exchange_out); then "token:<token>" goes into cmd->ref, so the token is part of the
- * idempotency content and of the journalled transfer. A refusal is skipped when the transfer
- * id is already known to the ledger (a replay gets the ledger's first answer). 0, or -1 with
- * e set (field = prefix + "token" or "ref"). With no vault open: invalid_field. */
+/* The hooks of the transfer routes (api.c calls them; api_token.c implements them against the
+ * vault the API opened). A transfer body's "token" (at most TOKEN_FIELD_MAX bytes) names the
+ * bank card of an exchange_in or exchange_out.
+ *
+ * token_transfer_parse, while a body is read (no caller needed): the kind must be exchange_in
+ * or exchange_out, the token 13-19 digits, and "ref" left out; "token:<token>" then goes into
+ * cmd->ref, so the token is part of the idempotency content and of the journalled transfer.
+ * 0, or -1 with e set (field = prefix + "token" or "ref").
+ *
+ * token_transfer_authorize, once cmds[i].actor is set, before the commands are submitted:
+ * every command whose ref starts with "token:" (however it got there: such refs are reserved)
+ * must name a token of its actor, active, unexpired and bound to the wallet credited
+ * (exchange_in) or debited (exchange_out). A refusal is skipped when the transfer id is already
+ * known to the ledger (a replay gets the ledger's first answer). 0, or -1 with e set (field
+ * "token", or "transfers[i].token" when batch). With no vault open: invalid_field. */
 #define TOKEN_FIELD_MAX 32
+#define TOKEN_REF_PREFIX "token:"
 struct api_error;
 struct ledger_cmd;
-int token_transfer_check(const char *token, const char *prefix, struct ledger_cmd *cmd,
+int token_transfer_parse(const char *token, const char *prefix, struct ledger_cmd *cmd,
                          struct api_error *e);
+int token_transfer_authorize(const struct ledger_cmd *cmds, size_t n, bool batch,
+                             struct api_error *e);
 
 /* ---- Keys ---- */
 

@@ -388,6 +388,20 @@ TEST(api_token_exchanges)
         }
         srv_response_free(&r);
     }
+    /* Refs beginning "token:" are token references however they come: checked the same. */
+    char body[1200], t1[33], t2[33];
+    srv_new_id(id);
+    snprintf(body, sizeof body, "{\"id\":\"%s\",\"debit\":\"%s\",\"credit\":\"%s\","
+             "\"amount\":1,\"kind\":\"p2p\",\"ref\":\"token:%s\"}", id, wa, wa2, token);
+    REQUIRE_EQ_INT(srv_call(&w.s, &w.op, "POST", "/v1/transfers", body, &r), 400);
+    wrong += strstr(r.body, "\"field\":\"token\"") == NULL;
+    srv_response_free(&r);
+    snprintf(body, sizeof body, "{\"id\":\"%s\",\"debit\":\"%s\",\"credit\":\"%s\","
+             "\"amount\":1,\"kind\":\"exchange_in\",\"ref\":\"token:%s\"}", id, w.treasury,
+             wa2, token);
+    REQUIRE_EQ_INT(srv_call(&w.s, &w.op, "POST", "/v1/transfers", body, &r), 422);
+    wrong += strstr(r.body, "token_wallet_mismatch") == NULL;
+    srv_response_free(&r);
     CHECK_EQ_INT(wrong, 0);
     CHECK_EQ_INT(head_seq(&w), seq);
     /* Suspended: refused; but a replay of what was posted before still returns it. */
@@ -398,7 +412,6 @@ TEST(api_token_exchanges)
     srv_response_free(&r);
     CHECK_EQ_INT(exchange(&w, &w.op, first, w.treasury, wa, "exchange_in", token, "", NULL), 200);
     /* A batch: an item naming a suspended token refuses the whole batch, naming the item. */
-    char body[1200], t1[33], t2[33];
     srv_new_id(t1);
     srv_new_id(t2);
     snprintf(body, sizeof body,
@@ -543,7 +556,7 @@ TEST(api_token_canary_scan_with_kill_9_mid_rotation)
     int wrong = 0;
     for (int i = 0; i < CANARY_CARDS; i++) {
         char last4[5];
-        snprintf(last4, sizeof last4, "%04d", (i * 131) % 10000);
+        snprintf(last4, sizeof last4, "%04u", (unsigned)(i * 131) % 10000u);
         canary_pan((uint64_t)i + 1000, 13 + i % 7, last4, pans[i]);
         wrong += tokenize(&w, &w.op, pans[i], "3012", wa, "opb", "app", tokens[i]) != 201;
         if (i % 10 == 0) {
