@@ -360,6 +360,48 @@ int jz_healthz(jz_client *client, jz_health *out, jz_error *err);
 int jz_request(jz_client *client, const char *method, const char *path, const char *body,
                const char **response, size_t *response_len, jz_error *err);
 
+/* ---- Payment tokens (docs/tokens.md) -------------------------------------------------- */
+
+#define JZ_TOKEN_SIZE 20   /* a token: 13-19 digits */
+#define JZ_PAN_SIZE 20     /* a card number: 13-19 digits */
+#define JZ_CHANNEL_SIZE 33 /* a channel: 1-32 characters [a-z0-9_.:-] */
+
+/* A token as GET /v1/tokens/{token} shows it: never the card number. */
+typedef struct jz_token {
+    char token[JZ_TOKEN_SIZE];
+    char last4[5];
+    char expiry[5];              /* YYMM, the card's */
+    char status[JZ_STATUS_SIZE]; /* active, suspended, deleted */
+    bool expired;
+    char issuer[JZ_INSTITUTION_ID_SIZE]; /* the operator that tokenised the card */
+    char wallet[JZ_ID_SIZE];             /* "" unless the caller is the issuer or central */
+    char requestor[JZ_INSTITUTION_ID_SIZE];
+    char channel[JZ_CHANNEL_SIZE];
+    int64_t created_at;
+    int64_t updated_at;
+} jz_token;
+
+/* What to tokenise. pan is read during the call only; the SDK wipes its own copies of it. */
+typedef struct jz_token_spec {
+    const char *pan;       /* 13-19 digits */
+    const char *expiry;    /* YYMM */
+    const char *wallet;    /* one of the caller's wallets */
+    const char *requestor; /* the domain: an institution id ... */
+    const char *channel;   /* ... and a channel */
+} jz_token_spec;
+
+/* POST /v1/tokens. The same card for the same domain returns its token again (last status
+ * 200 instead of 201). */
+int jz_token_create(jz_client *client, const jz_token_spec *spec, jz_token *out, jz_error *err);
+int jz_token_get(jz_client *client, const char *token, jz_token *out, jz_error *err);
+/* PATCH /v1/tokens/{token} {"status"}: "suspended", "active" or "deleted" (final). */
+int jz_token_set_status(jz_client *client, const char *token, const char *status, jz_token *out,
+                        jz_error *err);
+/* POST /v1/tokens/{token}/detokenize: the card number, for the token's issuer or its requestor
+ * naming the token's own domain. The caller wipes pan after use (the SDK wipes its copies). */
+int jz_token_detokenize(jz_client *client, const char *token, const char *requestor,
+                        const char *channel, char pan[JZ_PAN_SIZE], jz_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,9 +7,11 @@
 #include "console.h"
 
 extern const struct api_ext api_card_ext;
+extern const struct api_ext api_ext_tokens; /* api_token.c */
 
 const struct api_ext *const api_exts[] = {
     &console_ext,
     &api_card_ext,
+    &api_ext_tokens,
 };
 const size_t api_exts_count = JZ_ARRAY_LEN(api_exts);

@@ -52,6 +52,8 @@ struct api_ext {
      * Returns 0, or -1 with err set (the server then refuses to start). */
     int (*open)(api *a, void **state, char *err, size_t err_len);
     void (*close)(void *state);
+    /* Optional. Appends the module's lines to GET /metrics (Prometheus text, metrics.h). */
+    void (*metrics)(void *state, struct jbuf *out);
 };
 
 /* The modules, in matching order (api_ext.c). */

@@ -120,6 +120,15 @@ int jz_hex_decode(const char *s, size_t len, uint8_t *out, size_t n);
     X(JZ_METHOD_NOT_ALLOWED, 38, "method_not_allowed", 405)       \
     X(JZ_UNSUPPORTED_MEDIA_TYPE, 39, "unsupported_media_type", 415) \
     X(JZ_UNAVAILABLE, 40, "unavailable", 503)                     \
+    X(JZ_TOKEN_NOT_FOUND, 41, "token_not_found", 404)             \
+    X(JZ_TOKEN_SUSPENDED, 42, "token_suspended", 422)             \
+    X(JZ_TOKEN_DELETED, 43, "token_deleted", 422)                 \
+    X(JZ_TOKEN_EXPIRED, 44, "token_expired", 422)                 \
+    X(JZ_INVALID_PAN, 45, "invalid_pan", 400)                     \
+    X(JZ_INVALID_EXPIRY, 46, "invalid_expiry", 400)               \
+    X(JZ_TOKEN_WALLET_MISMATCH, 47, "token_wallet_mismatch", 422) \
+    X(JZ_TOKEN_RANGE_EXHAUSTED, 48, "token_range_exhausted", 507) \
+    X(JZ_ROTATION_IN_PROGRESS, 49, "rotation_in_progress", 409) \
     X(JZ_CARD_NOT_FOUND, 50, "card_not_found", 404)               \
     X(JZ_CARD_NOT_ACTIVE, 51, "card_not_active", 409)             \
     X(JZ_INVALID_CERTIFICATE, 52, "invalid_certificate", 422)     \

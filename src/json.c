@@ -92,6 +92,12 @@ json_t *json_parse_body(const char *body, size_t len, struct api_error *e)
                                                        sizeof key) == 0) {
             api_fail(e, JZ_INVALID_FIELD, key, "%s is out of range", key);
         } else {
+            /* jansson quotes the bytes "near" the fault: never echo them (a body may carry a
+             * card number or a holder's identity). */
+            char *near = strstr(jerr.text, " near ");
+            if (near) {
+                *near = '\0';
+            }
             api_fail(e, JZ_INVALID_JSON, "", "malformed JSON at byte %d: %s", jerr.position,
                      jerr.text);
         }

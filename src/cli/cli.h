@@ -17,6 +17,8 @@ int cli_serve(int argc, char **argv);
 int cli_reindex(int argc, char **argv);
 int cli_card(int argc, char **argv); /* and `bench offline`: cli_bench_offline (cli_card_bench.c) */
 int cli_bench_offline(int argc, char **argv);
+int cli_token(int argc, char **argv);        /* cli_token.c: jiaozi token ... */
+int cli_bench_tokens(int argc, char **argv); /* cli_bench_tokens.c: jiaozi bench tokens */
 
 /* Option parsing: `--name value` pairs and `--flag`s. cli_opt returns the value after
  * --name (or NULL), cli_flag whether --name is present. */

@@ -420,6 +420,9 @@ int cli_bench(int argc, char **argv)
 {
     static const char *const known[] = {"--wallets", "--transfers", "--batch", "--dir", NULL};
     static const char *const flags[] = {"--json", "--keep", "--history", "--help", NULL};
+    if (argc >= 1 && strcmp(argv[0], "tokens") == 0) {
+        return cli_bench_tokens(argc - 1, argv + 1);
+    }
     if (argc < 1 || strcmp(argv[0], "ledger") != 0 || cli_flag(argc, argv, "--help")) {
         fputs(bench_help, argc >= 1 && cli_flag(argc, argv, "--help") ? stdout : stderr);
         return cli_flag(argc, argv, "--help") ? 0 : 2;

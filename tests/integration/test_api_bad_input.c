@@ -689,7 +689,7 @@ static const struct bad_case cases[] = {
     CASE("route with an escaped letter, signed as decoded", "GET", "/v1/audit/%68ead", NULL, 404,
          "route_not_found", NULL, .sign = S_OTHER_PATH, .sign_path = HEAD),
     CASE("route /v1/cards without a key", "POST", "/v1/cards", "{}", 400, "missing_field", "public_key"),
-    CASE("route /v1/tokens (not served)", "POST", "/v1/tokens", "{}", 404, "route_not_found", NULL),
+    CASE("POST /v1/tokens without fields", "POST", "/v1/tokens", "{}", 400, "missing_field", "pan"),
     /* ---- Wrong methods ---- */
     CASE("DELETE a wallet", "DELETE", "/v1/wallets/%W", NULL, 405, "method_not_allowed", NULL),
     CASE("PUT a wallet", "PUT", "/v1/wallets/%W", "{'tier':3}", 405, "method_not_allowed", NULL),
