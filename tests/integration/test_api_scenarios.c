@@ -725,3 +725,152 @@ TEST(scenario_campaign_draw_prizes_and_expiry)
     CHECK_EQ_INT(money_sum(&t), 0);
     CHECK_EQ_INT(srv_stop(&t.w.s, SIGTERM), 0);
 }
+
+/* ---- Expiries under kill -9 ---- */
+
+struct sweep_view {
+    int swept;
+    long long swept_at, swept_amount, balance;
+};
+
+static struct sweep_view sweep_of(struct sw *t, const char *id)
+{
+    struct sweep_view v = {-1, -1, -1, -1};
+    char path[80];
+    json_t *o = NULL;
+    snprintf(path, sizeof path, "/v1/wallets/%s", id);
+    if (req(t, &t->w.s.central, "GET", path, &o, NULL) == 200) {
+        json_t *rs = json_object_get(o, "restriction");
+        v.swept = json_is_true(json_object_get(rs, "swept"));
+        v.swept_at = ji(rs, "swept_at");
+        v.swept_amount = ji(rs, "swept_amount");
+        v.balance = ji(o, "balance");
+    }
+    json_decref(o);
+    return v;
+}
+
+#define CHECK_SAME_SWEEP(a, b)                           \
+    do {                                                 \
+        CHECK_EQ_INT((a).swept, (b).swept);              \
+        CHECK_EQ_INT((a).swept_at, (b).swept_at);        \
+        CHECK_EQ_INT((a).swept_amount, (b).swept_amount); \
+        CHECK_EQ_INT((a).balance, (b).balance);          \
+    } while (0)
+
+/* A restricted disbursement from funder to holder, expiring at expires; the child's id. */
+static int targeted(struct sw *t, const char *funder, const char *holder, long long amount,
+                    int64_t expires, char child[33])
+{
+    char id[33];
+    json_t *o = NULL;
+    srv_new_id(id);
+    int status = req(t, &t->w.op2, "POST", "/v1/disbursements", &o,
+                     "{\"id\":\"%s\",\"debit\":\"%s\",\"credit\":\"%s\",\"amount\":%lld,"
+                     "\"restriction\":{\"expires_at\":%lld}}", id, funder, holder, amount,
+                     (long long)expires);
+    snprintf(child, 33, "%s", js(o, "credit"));
+    json_decref(o);
+    if (status == 201) {
+        track(t, child);
+    }
+    return status == 201 ? 0 : -1;
+}
+
+/* A campaign of one registrant whose prize (in a restricted child) expires at spend_ends. */
+static int one_prize(struct sw *t, const char *pool, const char *person, int64_t closes,
+                     int64_t spend_ends, char child[33])
+{
+    uint8_t seed[32], commit[32];
+    char seed_hex[65], commit_hex[65], cid[33], path[120];
+    crypto_random(seed, sizeof seed);
+    crypto_sm3(seed, sizeof seed, commit);
+    hex32(seed, seed_hex);
+    hex32(commit, commit_hex);
+    srv_new_id(cid);
+    json_t *o = NULL;
+    if (req(t, &t->w.op, "POST", "/v1/campaigns", NULL,
+            "{\"id\":\"%s\",\"name\":\"R\",\"pool\":\"%s\",\"amount\":700,\"winners\":1,"
+            "\"registration_opens_at\":0,\"registration_closes_at\":%lld,"
+            "\"spend_expires_at\":%lld,\"seed_commitment\":\"%s\"}", cid, pool,
+            (long long)closes, (long long)spend_ends, commit_hex) != 201) {
+        return -1;
+    }
+    snprintf(path, sizeof path, "/v1/campaigns/%s/registrations", cid);
+    if (req(t, &t->w.op, "POST", path, NULL, "{\"wallet\":\"%s\"}", person) != 201) {
+        return -1;
+    }
+    sleep_until(closes + 20);
+    snprintf(path, sizeof path, "/v1/campaigns/%s/draw", cid);
+    int status = req(t, &t->w.op, "POST", path, &o, "{\"seed\":\"%s\"}", seed_hex);
+    snprintf(child, 33, "%s", js(json_array_get(json_object_get(o, "winners"), 0), "child"));
+    json_decref(o);
+    if (status == 200) {
+        track(t, child);
+    }
+    return status == 200 ? 0 : -1;
+}
+
+/* kill -9, then serve the same directory again. */
+static int restart_killed(struct sw *t)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s", t->w.s.dir);
+    srv_stop(&t->w.s, SIGKILL);
+    return srv_start(&t->w.s, dir, NULL);
+}
+
+TEST(scenario_expiry_sweeps_survive_kill9)
+{
+    static struct sw t;
+    REQUIRE(start(&t) == 0);
+    char holder[33], funder[33], pool[33], early[33], prize[33], late[33];
+    REQUIRE(wallet(&t, &t.w.op, "personal", 2, 0, 0, holder) == 0);
+    REQUIRE(wallet(&t, &t.w.op2, "corporate", 1, 0, 1000000, funder) == 0);
+    REQUIRE(wallet(&t, &t.w.op, "corporate", 1, 0, 1000000, pool) == 0);
+    int64_t t0 = now_ms();
+    REQUIRE(targeted(&t, funder, holder, 5000, t0 + 1200, early) == 0);
+    REQUIRE(targeted(&t, funder, holder, 3000, t0 + 5500, late) == 0);
+    REQUIRE(one_prize(&t, pool, holder, t0 + 600, t0 + 1800, prize) == 0);
+    sleep_until(t0 + 2500);
+    /* Both early expiries were swept by the running node. */
+    struct sweep_view e1 = sweep_of(&t, early);
+    struct sweep_view p1 = sweep_of(&t, prize);
+    long long funder1 = balance(&t, funder);
+    long long pool1 = balance(&t, pool);
+    CHECK_EQ_INT(e1.swept, 1);
+    CHECK_EQ_INT(e1.swept_amount, 5000);
+    CHECK(e1.swept_at >= t0 + 1200);
+    CHECK_EQ_INT(p1.swept, 1);
+    CHECK_EQ_INT(p1.swept_amount, 700);
+    CHECK_EQ_INT(pool1, 1000000);
+    CHECK_EQ_INT(funder1, 1000000 - 3000);
+    CHECK_EQ_INT(sweep_of(&t, late).swept, 0);
+
+    /* kill -9: recovery replays the journal, sweeps included, at their batch timestamps. */
+    REQUIRE(restart_killed(&t) == 0);
+    struct sweep_view e2 = sweep_of(&t, early);
+    struct sweep_view p2 = sweep_of(&t, prize);
+    CHECK_SAME_SWEEP(e1, e2);
+    CHECK_SAME_SWEEP(p1, p2);
+    CHECK_EQ_INT(balance(&t, funder), funder1);
+    CHECK_EQ_INT(balance(&t, pool), pool1);
+    CHECK_EQ_INT(money_sum(&t), 0);
+
+    /* The late one expires on the restarted node, once; and survives another kill -9. */
+    sleep_until(t0 + 6200);
+    struct sweep_view l1 = sweep_of(&t, late);
+    CHECK_EQ_INT(l1.swept, 1);
+    CHECK_EQ_INT(l1.swept_amount, 3000);
+    CHECK(l1.swept_at >= t0 + 5500);
+    CHECK_EQ_INT(balance(&t, funder), 1000000);
+    REQUIRE(restart_killed(&t) == 0);
+    struct sweep_view l2 = sweep_of(&t, late);
+    CHECK_SAME_SWEEP(l1, l2);
+    struct sweep_view e3 = sweep_of(&t, early);
+    CHECK_SAME_SWEEP(e1, e3);
+    CHECK_EQ_INT(balance(&t, funder), 1000000);
+    CHECK_EQ_INT(balance(&t, pool), 1000000);
+    CHECK_EQ_INT(money_sum(&t), 0);
+    CHECK_EQ_INT(srv_stop(&t.w.s, SIGTERM), 0);
+}
