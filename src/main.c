@@ -16,7 +16,8 @@ static const char usage[] =
     "  audit verify DIR           verify a journal's hash chain and signed checkpoints\n"
     "  snapshot --data DIR        write a snapshot of a stopped node\n"
     "  bench ledger [...]         durable transfers/s of executor + journal\n"
-    "  demo [--data DIR]          a small city pilot on the ledger, with a summary\n";
+    "  demo [--data DIR]          a small city pilot on the ledger, with a summary\n"
+    "  merchant|order|refund|bill|campaign ...   payment scenarios (each has --help)\n";
 
 int main(int argc, char **argv)
 {
@@ -33,6 +34,9 @@ int main(int argc, char **argv)
     }
     if (cli_client_owns(cmd, sub_argc, sub_argv)) {
         return cli_client(cmd, sub_argc, sub_argv);
+    }
+    if (cli_scenario_command(cmd)) {
+        return cli_scenarios(cmd, sub_argc, sub_argv);
     }
     if (strcmp(cmd, "audit") == 0) {
         return cli_audit(sub_argc, sub_argv);

@@ -146,6 +146,39 @@ static int start(struct sw *t)
     return world_start(&t->w);
 }
 
+/* Writes c's credentials (with the server's URL) to DIR/name.json; the path in out. */
+static void creds_file(struct sw *t, const struct srv_creds *c, const char *name, char out[600])
+{
+    snprintf(out, 600, "%s/%s.json", test_tmpdir(), name);
+    FILE *f = fopen(out, "w");
+    ASSERT(f != NULL);
+    fprintf(f, "{\"institution\":\"%s\",\"key_id\":\"%s\",\"secret\":\"%s\",\"url\":\"%s\"}\n",
+            c->institution, c->key_id, c->secret, t->w.s.url);
+    fclose(f);
+}
+
+/* Runs `jiaozi ARGS`; its exit status, and its standard output in out (when not NULL). */
+static int cli(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int cli(char *out, size_t cap, const char *fmt, ...)
+{
+    char cmd[3000];
+    char args[2500];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s %s", getenv("JZ_BIN"), args);
+    FILE *p = popen(cmd, "r");
+    if (!p) {
+        return -1;
+    }
+    char sink[4096];
+    size_t n = fread(out ? out : sink, 1, (out ? cap : sizeof sink) - 1, p);
+    (out ? out : sink)[n] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 /* ---- Child wallets and targeted funds ---- */
 
 TEST(scenario_child_wallets_and_targeted_funds)
@@ -454,6 +487,32 @@ TEST(scenario_merchant_orders_qr_and_refunds)
     CHECK_EQ_INT(req(&t, &key, "POST", "/v1/orders", NULL, "{\"amount\":5,\"expires_at\":1}"),
                  400);
     CHECK_EQ_INT(money_sum(&t), 0);
+
+    /* The same through the CLI: a merchant with a saved key makes an order, a payer pays
+     * its code, the merchant refunds it whole and no more. */
+    char opb_file[600], opa_file[600], key_file[600], out[8192], cli_shop[33];
+    creds_file(&t, opb, "opb", opb_file);
+    creds_file(&t, opa, "opa", opa_file);
+    snprintf(key_file, sizeof key_file, "%s/shop-key.json", test_tmpdir());
+    REQUIRE(wallet(&t, opb, "merchant", 2, 5812, 0, cli_shop) == 0);
+    CHECK_EQ_INT(cli(NULL, 0, "merchant add --wallet %s --name Cart --save %s --credentials %s",
+                     cli_shop, key_file, opb_file), 0);
+    REQUIRE_EQ_INT(cli(out, sizeof out, "order create --amount 300 --expires +60 --ref cli "
+                                        "--credentials %s", key_file), 0);
+    json_t *made = json_loads(out, 0, NULL);
+    char cli_order[33];
+    snprintf(cli_order, sizeof cli_order, "%s", js(made, "id"));
+    CHECK_EQ_INT(cli(NULL, 0, "order pay --qr '%s' --from %s --credentials %s", js(made, "qr"),
+                     payer, opa_file), 0);
+    json_decref(made);
+    CHECK_EQ_INT(cli(NULL, 0, "refund --order %s --amount 300 --credentials %s", cli_order,
+                     key_file), 0);
+    CHECK_EQ_INT(cli(NULL, 0, "refund --order %s --amount 1 --credentials %s 2>/dev/null",
+                     cli_order, key_file), 1);
+    CHECK_EQ_INT(cli(NULL, 0, "order show %s --credentials %s --amout 1 2>/dev/null", cli_order,
+                     key_file), 2);
+    CHECK_EQ_INT(balance(&t, payer), 100000);
+    CHECK_EQ_INT(money_sum(&t), 0);
     CHECK_EQ_INT(srv_stop(&t.w.s, SIGTERM), 0);
 }
 
@@ -550,6 +609,31 @@ TEST(scenario_bills_upload_pay_and_paid_file)
     CHECK_EQ_INT(req(&t, opa, "GET", path, NULL, NULL), 403);
     snprintf(path, sizeof path, "/v1/billers/%s/paid?date=2026-13-01", water);
     CHECK_EQ_INT(req(&t, opb, "GET", path, NULL, NULL), 400);
+    CHECK_EQ_INT(money_sum(&t), 0);
+
+    /* The CLI: a file from disk, a payment, the paid-bills file to disk. */
+    char opb_file[600], opa_file[600], csv_file[700], paid_file[700], text[4096];
+    creds_file(&t, opb, "opb", opb_file);
+    creds_file(&t, opa, "opa", opa_file);
+    snprintf(csv_file, sizeof csv_file, "%s/bills.csv", test_tmpdir());
+    snprintf(paid_file, sizeof paid_file, "%s/paid.csv", test_tmpdir());
+    FILE *f = fopen(csv_file, "w");
+    REQUIRE(f != NULL);
+    fputs("reference,amount,due_date,payer_name\nGAS-9,4321,2026-09-30,Zhao\n", f);
+    fclose(f);
+    CHECK_EQ_INT(cli(NULL, 0, "bill upload --biller %s --file %s --credentials %s", water,
+                     csv_file, opb_file), 0);
+    CHECK_EQ_INT(cli(NULL, 0, "bill pay --biller %s --ref GAS-9 --from %s --amount 4321 "
+                              "--credentials %s", water, payer2, opa_file), 0);
+    CHECK_EQ_INT(cli(NULL, 0, "bill paid --biller %s --date %s --out %s --credentials %s", water,
+                     date, paid_file, opb_file), 0);
+    f = fopen(paid_file, "r");
+    REQUIRE(f != NULL);
+    size_t got = fread(text, 1, sizeof text - 1, f);
+    text[got] = '\0';
+    fclose(f);
+    CHECK(strstr(text, "\nWTR-0001,12345,") != NULL);
+    CHECK(strstr(text, "\nGAS-9,4321,") != NULL);
     CHECK_EQ_INT(money_sum(&t), 0);
     CHECK_EQ_INT(srv_stop(&t.w.s, SIGTERM), 0);
 }
@@ -683,6 +767,14 @@ TEST(scenario_campaign_draw_prizes_and_expiry)
     CHECK_EQ_INT(json_array_size(json_object_get(o, "registrations")), REGISTRANTS + 1);
     CHECK_EQ_INT(draw_matches(o, seed_hex), 1);
     CHECK_EQ_INT(draw_matches(o, other_hex), 0);
+    char opb_file[600], out[4096];
+    creds_file(&t, opb, "opb", opb_file);
+    CHECK_EQ_INT(cli(out, sizeof out, "campaign draw %s --verify --credentials %s", cid,
+                     opb_file), 0);
+    CHECK(strncmp(out, "verified", 8) == 0);
+    CHECK_EQ_INT(cli(out, sizeof out, "campaign draw %s --verify --seed %s --credentials %s", cid,
+                     other_hex, opb_file), 1);
+    CHECK(strncmp(out, "MISMATCH", 8) == 0);
     wins = json_object_get(o, "winners");
     char child0[33];
     snprintf(child0, sizeof child0, "%s", js(json_array_get(wins, 0), "child"));
