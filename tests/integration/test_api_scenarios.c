@@ -966,3 +966,193 @@ TEST(scenario_expiry_sweeps_survive_kill9)
     CHECK_EQ_INT(money_sum(&t), 0);
     CHECK_EQ_INT(srv_stop(&t.w.s, SIGTERM), 0);
 }
+
+/* ---- Bad input: a clear code, and nothing changes ---- */
+
+struct bad_case {
+    const char *name;
+    int who; /* 0 opa, 1 opb */
+    const char *method;
+    const char *path; /* %P parent, %M merchant, %B biller, %C campaign, %X unknown id */
+    const char *body;
+    int status;
+    const char *code;
+    const char *field;
+};
+
+/* Replaces %P %M %B %C %X %F (a far expiry) %N (now + 1 hour) %L (now + 2 hours) in in. */
+static void expand(const char *in, char *out, size_t cap, const char *const vals[8])
+{
+    static const char keys[] = "PMBCXFNL";
+    size_t o = 0;
+    for (const char *p = in; *p && o + 1 < cap; p++) {
+        const char *k = p[0] == '%' && p[1] ? strchr(keys, p[1]) : NULL;
+        if (k && *k) {
+            o += (size_t)snprintf(out + o, cap - o, "%s", vals[k - keys]);
+            p++;
+        } else {
+            out[o++] = *p;
+        }
+    }
+    out[o < cap ? o : cap - 1] = '\0';
+}
+
+static const struct bad_case bad_cases[] = {
+    {"child without a tier", 0, "POST", "/v1/wallets/%P/children", "{}", 400, "missing_field",
+     "tier"},
+    {"child, unknown field", 0, "POST", "/v1/wallets/%P/children", "{'tier':4,'x':1}", 400,
+     "unknown_field", "x"},
+    {"child, expiry in the past", 0, "POST", "/v1/wallets/%P/children",
+     "{'tier':4,'restriction':{'expires_at':1,'return_to':'%P'}}", 400, "invalid_field",
+     "restriction.expires_at"},
+    {"child, category 0", 0, "POST", "/v1/wallets/%P/children",
+     "{'tier':4,'restriction':{'expires_at':%N,'return_to':'%P','mccs':[0]}}", 400,
+     "invalid_field", "restriction.mccs"},
+    {"child, nine categories", 0, "POST", "/v1/wallets/%P/children",
+     "{'tier':4,'restriction':{'expires_at':%N,'return_to':'%P','mccs':[1,2,3,4,5,6,7,8,9]}}",
+     400, "invalid_field", "restriction.mccs"},
+    {"child, return-to unknown", 0, "POST", "/v1/wallets/%P/children",
+     "{'tier':4,'restriction':{'expires_at':%N,'return_to':'%X'}}", 404, "wallet_not_found",
+     "restriction.return_to"},
+    {"child, expiry too far", 0, "POST", "/v1/wallets/%P/children",
+     "{'tier':4,'restriction':{'expires_at':%F,'return_to':'%P'}}", 400, "invalid_field",
+     "restriction.expires_at"},
+    {"child of a bad id", 0, "POST", "/v1/wallets/xyz/children", "{'tier':4}", 400,
+     "invalid_field", "id"},
+    {"disbursement without amount", 1, "POST", "/v1/disbursements",
+     "{'id':'%X','debit':'%M','credit':'%P'}", 400, "missing_field", "amount"},
+    {"disbursement to no wallet", 1, "POST", "/v1/disbursements",
+     "{'id':'%X','debit':'%M','credit':'%X','amount':5,'restriction':{'expires_at':%N}}", 404,
+     "wallet_not_found", "credit"},
+    {"order without merchant", 1, "POST", "/v1/orders", "{'amount':5,'expires_at':%N}", 400,
+     "missing_field", "merchant"},
+    {"order of no merchant", 1, "POST", "/v1/orders",
+     "{'merchant':'%X','amount':5,'expires_at':%N}", 404, "merchant_not_found", "merchant"},
+    {"order for a week and more", 1, "POST", "/v1/orders",
+     "{'merchant':'%M','amount':5,'expires_at':%F}", 400, "invalid_field", "expires_at"},
+    {"order, amount 0", 1, "POST", "/v1/orders", "{'merchant':'%M','amount':0,'expires_at':%N}",
+     400, "invalid_field", "amount"},
+    {"unknown order", 1, "GET", "/v1/orders/%X", NULL, 404, "order_not_found", "id"},
+    {"garbage QR", 0, "POST", "/v1/pay", "{'qr':'garbage','debit':'%P'}", 422, "qr_invalid",
+     "qr"},
+    {"refund of no order", 1, "POST", "/v1/orders/%X/refunds", "{'id':'%X','amount':1}", 404,
+     "order_not_found", "id"},
+    {"biller of a personal wallet", 0, "POST", "/v1/billers",
+     "{'wallet':'%P','name':'W','category':'water'}", 400, "invalid_field", "wallet"},
+    {"biller, unknown category", 1, "POST", "/v1/billers",
+     "{'wallet':'%B','name':'W','category':'milk'}", 400, "invalid_field", "category"},
+    {"bills: csv not a string", 1, "POST", "/v1/billers/%B/bills", "{'csv':5}", 400,
+     "invalid_field", "csv"},
+    {"bills: no csv", 1, "POST", "/v1/billers/%B/bills", "{}", 400, "missing_field", "csv"},
+    {"bills: extra field", 1, "POST", "/v1/billers/%B/bills", "{'csv':'x','y':1}", 400,
+     "unknown_field", "y"},
+    {"bills: header only", 1, "POST", "/v1/billers/%B/bills",
+     "{'csv':'reference,amount,due_date,payer_name'}", 400, "invalid_field", "csv"},
+    {"bills: five fields", 1, "POST", "/v1/billers/%B/bills",
+     "{'csv':'reference,amount,due_date,payer_name\\nA,1,2026-01-01,B,C'}", 400,
+     "invalid_field", "csv"},
+    {"bills of another's biller", 0, "POST", "/v1/billers/%B/bills", "{'csv':'x'}", 403,
+     "forbidden", "id"},
+    {"unknown biller", 0, "GET", "/v1/billers/%X", NULL, 404, "biller_not_found", "id"},
+    {"pay an unknown bill", 0, "POST", "/v1/billers/%B/payments",
+     "{'reference':'NOPE','debit':'%P','amount':1}", 404, "bill_not_found", "reference"},
+    {"campaign closing before it opens", 0, "POST", "/v1/campaigns",
+     "{'name':'x','pool':'%P','amount':1,'winners':1,'registration_opens_at':%N,"
+     "'registration_closes_at':5,'spend_expires_at':%N,'seed_commitment':'%X%X'}",
+     400, "invalid_field", "registration_closes_at"},
+    {"campaign spending for years", 0, "POST", "/v1/campaigns",
+     "{'name':'x','pool':'%P','amount':1,'winners':1,'registration_opens_at':0,"
+     "'registration_closes_at':%N,'spend_expires_at':%F,'seed_commitment':'%X%X'}", 400,
+     "invalid_field", "spend_expires_at"},
+    {"campaign the pool cannot pay", 0, "POST", "/v1/campaigns",
+     "{'name':'x','pool':'%P','amount':999999999,'winners':2000,'registration_opens_at':0,"
+     "'registration_closes_at':%N,'spend_expires_at':%L,'seed_commitment':'%X%X'}", 422,
+     "insufficient_funds", "pool"},
+    {"campaign of another's pool", 1, "POST", "/v1/campaigns",
+     "{'name':'x','pool':'%P','amount':1,'winners':1,'registration_opens_at':0,"
+     "'registration_closes_at':%N,'spend_expires_at':%L,'seed_commitment':'%X%X'}", 403,
+     "forbidden", "pool"},
+    {"campaign, commitment not hex", 0, "POST", "/v1/campaigns",
+     "{'name':'x','pool':'%P','amount':1,'winners':1,'registration_opens_at':0,"
+     "'registration_closes_at':%N,'spend_expires_at':%N,'seed_commitment':'%X'}", 400,
+     "invalid_field", "seed_commitment"},
+    {"register wallet and phone", 0, "POST", "/v1/campaigns/%C/registrations",
+     "{'wallet':'%P','phone':'13800138000'}", 400, "invalid_field", "phone"},
+    {"register a bad phone", 0, "POST", "/v1/campaigns/%C/registrations", "{'phone':'12ab5'}",
+     400, "invalid_field", "phone"},
+    {"register with nothing", 0, "POST", "/v1/campaigns/%C/registrations", "{}", 400,
+     "missing_field", "wallet"},
+    {"register for no campaign", 0, "POST", "/v1/campaigns/%X/registrations",
+     "{'phone':'13800138000'}", 404, "campaign_not_found", "id"},
+    {"register no wallet", 0, "POST", "/v1/campaigns/%C/registrations", "{'wallet':'%X'}",
+     404, "wallet_not_found", "wallet"},
+    {"draw not made", 1, "GET", "/v1/campaigns/%C/draw", NULL, 422, "draw_not_ready", "id"},
+    {"draw, short seed", 0, "POST", "/v1/campaigns/%C/draw", "{'seed':'00'}", 400,
+     "invalid_field", "seed"},
+};
+
+TEST(scenario_bad_input_changes_nothing)
+{
+    static struct sw t;
+    REQUIRE(start(&t) == 0);
+    struct srv_creds *ops[2] = {&t.w.op, &t.w.op2};
+    char parent[33], shop[33], biller[33], unknown[33], campaign[33], far[24], soon[24];
+    char later[24];
+    char key_dummy[600];
+    struct srv_creds key;
+    REQUIRE(wallet(&t, ops[0], "personal", 2, 0, 50000, parent) == 0);
+    REQUIRE(wallet(&t, ops[1], "merchant", 2, 5411, 0, shop) == 0);
+    REQUIRE(wallet(&t, ops[1], "corporate", 1, 0, 0, biller) == 0);
+    REQUIRE(merchant(&t, ops[1], shop, &key, key_dummy) == 0);
+    REQUIRE_EQ_INT(req(&t, ops[1], "POST", "/v1/billers", NULL,
+                       "{\"wallet\":\"%s\",\"name\":\"Power\",\"category\":\"power\"}", biller),
+                   201);
+    srv_new_id(unknown);
+    snprintf(far, sizeof far, "%lld", (long long)now_ms() + 8 * 86400000LL * 200);
+    snprintf(soon, sizeof soon, "%lld", (long long)now_ms() + 3600000);
+    snprintf(later, sizeof later, "%lld", (long long)now_ms() + 7200000);
+    char commit[65];
+    memset(commit, 'a', 64);
+    commit[64] = '\0';
+    srv_new_id(campaign);
+    REQUIRE_EQ_INT(req(&t, ops[0], "POST", "/v1/campaigns", NULL,
+                       "{\"id\":\"%s\",\"name\":\"c\",\"pool\":\"%s\",\"amount\":1,\"winners\":1,"
+                       "\"registration_opens_at\":0,\"registration_closes_at\":%s,"
+                       "\"spend_expires_at\":%lld,\"seed_commitment\":\"%s\"}", campaign,
+                       parent, soon, (long long)now_ms() + 7200000, commit), 201);
+    const char *vals[8] = {parent, shop, biller, campaign, unknown, far, soon, later};
+    long long before = balance(&t, parent);
+    int wrong = 0;
+    for (size_t i = 0; i < JZ_ARRAY_LEN(bad_cases); i++) {
+        const struct bad_case *b = &bad_cases[i];
+        char path[300], body[1200];
+        json_t *o = NULL;
+        expand(b->path, path, sizeof path, vals);
+        if (b->body) {
+            expand(b->body, body, sizeof body, vals);
+            for (char *p = body; *p; p++) {
+                *p = *p == '\'' ? '"' : *p;
+            }
+        }
+        int status = b->body ? req(&t, ops[b->who], b->method, path, &o, "%s", body)
+                             : req(&t, ops[b->who], b->method, path, &o, NULL);
+        const char *field = js(json_object_get(o, "error"), "field");
+        if (status != b->status || strcmp(error_code(o), b->code) != 0 ||
+            strcmp(field, b->field) != 0) {
+            fprintf(stderr, "  %s: got %d %s field %s, want %d %s field %s\n", b->name, status,
+                    error_code(o), field, b->status, b->code, b->field);
+            wrong++;
+        }
+        json_decref(o);
+    }
+    CHECK_EQ_INT(wrong, 0);
+    json_t *o = NULL;
+    char path[120];
+    snprintf(path, sizeof path, "/v1/wallets/%s/children", parent);
+    REQUIRE_EQ_INT(req(&t, ops[0], "GET", path, &o, NULL), 200);
+    CHECK_EQ_INT(json_array_size(json_object_get(o, "children")), 0);
+    json_decref(o);
+    CHECK_EQ_INT(balance(&t, parent), before);
+    CHECK_EQ_INT(money_sum(&t), 0);
+    CHECK_EQ_INT(srv_stop(&t.w.s, SIGTERM), 0);
+}
