@@ -76,6 +76,31 @@ int scen_note(api_call *c, uint8_t event, const jz_id *subject, const jz_id *oth
     return api_call_note(c, LEDGER_NOTE_SCENARIO, subject, other, number, buf, len + 1);
 }
 
+int scen_path_id(api_call *c, int i, jz_id *out)
+{
+    const char *p = api_call_param(c, i);
+    if (jz_id_from_hex(p, strlen(p), out) != 0) {
+        api_call_fail(c, JZ_INVALID_FIELD, "id", "ids are 32 lowercase hex digits");
+        return -1;
+    }
+    return 0;
+}
+
+void scen_fail_store(api_call *c)
+{
+    api_call_fail(c, JZ_UNAVAILABLE, "", "the scenario store could not be used");
+}
+
+bool scen_found(api_call *c, int rc, int code, const char *field, const char *message)
+{
+    if (rc == 1) {
+        api_call_fail(c, code, field, message);
+    } else if (rc != 0) {
+        scen_fail_store(c);
+    }
+    return rc == 0;
+}
+
 struct any_wallet_query {
     jz_id id;
     int64_t now;
@@ -270,17 +295,27 @@ static void query_next_expiry(const ledger *l, void *ctx)
     ((struct next_query *)ctx)->next = ledger_next_expiry(l);
 }
 
+/* One request to the executor from the ticker's thread: a read (fn), or one command. */
+static int exec_one(executor *ex, executor_query_fn fn, void *ctx, const struct ledger_cmd *cmd,
+                    struct ledger_result *res)
+{
+    struct executor_request r;
+    executor_request_init(&r);
+    r.query = cmd ? NULL : fn;
+    r.query_ctx = ctx;
+    r.cmds = cmd;
+    r.results = res;
+    r.count = cmd ? 1 : 0;
+    int rc = executor_run(ex, &r);
+    executor_request_destroy(&r);
+    return rc;
+}
+
 static void tick_once(struct scen *s)
 {
     executor *ex = api_executor(s->a);
     struct next_query q = {.next = INT64_MAX};
-    struct executor_request r;
-    executor_request_init(&r);
-    r.query = query_next_expiry;
-    r.query_ctx = &q;
-    int rc = executor_run(ex, &r);
-    executor_request_destroy(&r);
-    if (rc != 0 || q.next > api_now_ms(s->a)) {
+    if (exec_one(ex, query_next_expiry, &q, NULL, NULL) != 0 || q.next > api_now_ms(s->a)) {
         return;
     }
     /* Due: a NOTE by central makes a batch, which sweeps before it runs the note. */
@@ -293,12 +328,7 @@ static void tick_once(struct scen *s)
     cmd.amount = q.next;
     cmd.holder[0] = SCEN_EV_EXPIRY_DUE;
     cmd.holder_len = 1;
-    executor_request_init(&r);
-    r.cmds = &cmd;
-    r.results = &res;
-    r.count = 1;
-    executor_run(ex, &r);
-    executor_request_destroy(&r);
+    exec_one(ex, NULL, NULL, &cmd, &res);
 }
 
 static void *ticker_main(void *arg)

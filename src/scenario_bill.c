@@ -21,21 +21,6 @@
 static const char *const categories[] = {"water", "power", "gas", "tv", "traffic_fine", "phone",
                                          NULL};
 
-static void fail_store(api_call *c)
-{
-    api_call_fail(c, JZ_UNAVAILABLE, "", "the scenario store could not be used");
-}
-
-static int path_id(api_call *c, jz_id *out)
-{
-    const char *p = api_call_param(c, 0);
-    if (jz_id_from_hex(p, strlen(p), out) != 0) {
-        api_call_fail(c, JZ_INVALID_FIELD, "id", "ids are 32 lowercase hex digits");
-        return -1;
-    }
-    return 0;
-}
-
 static void write_biller(api_call *c, const struct scen_biller *b)
 {
     struct jbuf *o = api_call_out(c);
@@ -56,12 +41,9 @@ static void write_biller(api_call *c, const struct scen_biller *b)
 static int biller_of_path(api_call *c, bool own, struct scen_biller *b)
 {
     jz_id id;
-    if (path_id(c, &id) != 0) {
-        return -1;
-    }
-    int rc = scen_store_biller_get(scen_of(c)->store, &id, b);
-    if (rc != 0) {
-        rc == 1 ? api_call_fail(c, JZ_BILLER_NOT_FOUND, "id", "no such biller") : fail_store(c);
+    if (scen_path_id(c, 0, &id) != 0 ||
+        !scen_found(c, scen_store_biller_get(scen_of(c)->store, &id, b), JZ_BILLER_NOT_FOUND, "id",
+                    "no such biller")) {
         return -1;
     }
     if (own && !api_call_is_central(c) && b->operator_index != api_call_actor(c)) {
@@ -116,7 +98,7 @@ void scen_h_biller_create(api_call *c, json_t *body)
         rc = rc == 1 ? scen_store_biller_get(s->store, &b.wallet, &old) : -1;
     }
     if (rc != 0) {
-        fail_store(c);
+        scen_fail_store(c);
     } else if (strcmp(old.name, b.name) != 0 || strcmp(old.category, b.category) != 0) {
         api_call_fail(c, JZ_ID_CONFLICT, strcmp(old.name, b.name) ? "name" : "category",
                       "this wallet is a biller with other details");
@@ -306,7 +288,7 @@ static void store_bills(api_call *c, const struct scen_biller *b, struct scen_bi
     }
     int rc = scen_store_bills_put(scen_of(c)->store, bills, (uint32_t)n, &unchanged, &conflict);
     if (rc < 0) {
-        fail_store(c);
+        scen_fail_store(c);
         return;
     }
     if (rc == 1) {
@@ -364,11 +346,7 @@ static int bill_find(api_call *c, const struct scen_biller *b, const char *ref, 
     int rc = reference_ok(ref, strlen(ref)) ? scen_store_bill_get(scen_of(c)->store, &b->wallet,
                                                                   ref, bill)
                                             : 1;
-    if (rc != 0) {
-        rc == 1 ? api_call_fail(c, JZ_BILL_NOT_FOUND, field, "no such bill") : fail_store(c);
-        return -1;
-    }
-    return 0;
+    return scen_found(c, rc, JZ_BILL_NOT_FOUND, field, "no such bill") ? 0 : -1;
 }
 
 static void bill_transfer_id(const struct scen_bill *bill, jz_id *out)
@@ -477,7 +455,7 @@ void scen_h_bill_pay(api_call *c, json_t *body)
     }
     if (scen_store_bill_paid(scen_of(c)->store, &b.wallet, bill.reference, &cmd.debit, &cmd.id,
                              r.timestamp) != 0) {
-        fail_store(c);
+        scen_fail_store(c);
         return;
     }
     struct jbuf *o = api_call_out(c);
@@ -534,7 +512,7 @@ static int settle_biller(api_call *c, const jz_id *biller)
     struct ledger_result *r = calloc(u.n + 1, sizeof *r);
     bool *known = calloc(u.n + 1, sizeof *known);
     if (rc != 0 || !ids || !r || !known) {
-        fail_store(c);
+        scen_fail_store(c);
         rc = -1;
         goto done;
     }
@@ -547,7 +525,7 @@ static int settle_biller(api_call *c, const jz_id *biller)
         if (known[i] && r[i].code == JZ_OK &&
             scen_store_bill_paid(scen_of(c)->store, biller, u.bills[i].reference,
                                  &u.bills[i].payer, &ids[i], r[i].timestamp) != 0) {
-            fail_store(c);
+            scen_fail_store(c);
             rc = -1;
         }
     }
@@ -616,7 +594,7 @@ void scen_h_bills_paid(api_call *c, json_t *body)
     if (scen_store_bills_paid_between(scen_of(c)->store, &b.wallet, from, from + day_ms, add_paid,
                                       &f) != 0 ||
         f.csv.failed || crypto_sm3(f.csv.p, f.csv.len, digest) != 0) {
-        fail_store(c);
+        scen_fail_store(c);
         jb_free(&f.csv);
         return;
     }

@@ -29,26 +29,14 @@
 #define PHONE_MIN 5
 #define PHONE_MAX 20
 
-static void fail_store(api_call *c)
-{
-    api_call_fail(c, JZ_UNAVAILABLE, "", "the scenario store could not be used");
-}
-
 static int campaign_of_path(api_call *c, struct scen_campaign *out)
 {
     jz_id id;
-    const char *p = api_call_param(c, 0);
-    if (jz_id_from_hex(p, strlen(p), &id) != 0) {
-        api_call_fail(c, JZ_INVALID_FIELD, "id", "ids are 32 lowercase hex digits");
+    if (scen_path_id(c, 0, &id) != 0) {
         return -1;
     }
-    int rc = scen_store_campaign_get(scen_of(c)->store, &id, out);
-    if (rc != 0) {
-        rc == 1 ? api_call_fail(c, JZ_CAMPAIGN_NOT_FOUND, "id", "no such campaign")
-                : fail_store(c);
-        return -1;
-    }
-    return 0;
+    return scen_found(c, scen_store_campaign_get(scen_of(c)->store, &id, out),
+                      JZ_CAMPAIGN_NOT_FOUND, "id", "no such campaign") ? 0 : -1;
 }
 
 static const char *campaign_status(const struct scen_campaign *k, int64_t now)
@@ -214,11 +202,11 @@ void scen_h_campaign_create(api_call *c, json_t *body)
     memcpy(data, k.commitment, 32);
     put_u64(data + 32, (uint64_t)k.closes_at);
     if (rc < 0) {
-        fail_store(c);
+        scen_fail_store(c);
     } else if (check_campaign(c, &k, now) == 0 &&
                scen_note(c, SCEN_EV_CAMPAIGN, &k.id, &k.pool, k.amount, data, sizeof data) == 0) {
         if (scen_store_campaign_put(s->store, &k) != 0) {
-            fail_store(c);
+            scen_fail_store(c);
             return;
         }
         write_campaign(c, &k);
@@ -341,7 +329,7 @@ void scen_h_register(api_call *c, json_t *body)
     if (scen_store_registration_count(s->store, &k.id, &count) != 0 || count >= REGISTRATIONS_MAX) {
         count >= REGISTRATIONS_MAX
             ? api_call_fail(c, JZ_CAPACITY_EXCEEDED, "id", "the campaign is full")
-            : fail_store(c);
+            : scen_fail_store(c);
         return;
     }
     r.campaign = k.id;
@@ -355,7 +343,7 @@ void scen_h_register(api_call *c, json_t *body)
     if (rc != 0) {
         rc == 1 ? api_call_fail(c, JZ_ALREADY_REGISTERED, has_phone ? "phone" : "wallet",
                                 "already registered for this campaign")
-                : fail_store(c);
+                : scen_fail_store(c);
         return;
     }
     struct jbuf *b = api_call_out(c);
@@ -396,7 +384,7 @@ static int draw_run(api_call *c, const struct scen_campaign *k, const uint8_t se
     memset(d, 0, sizeof *d);
     uint32_t count = 0;
     if (scen_store_registration_count(scen_of(c)->store, &k->id, &count) != 0) {
-        fail_store(c);
+        scen_fail_store(c);
         return -1;
     }
     d->regs = calloc(count + 1, sizeof *d->regs);
@@ -404,7 +392,7 @@ static int draw_run(api_call *c, const struct scen_campaign *k, const uint8_t se
     d->winners = calloc((size_t)k->winners + 1, sizeof *d->winners);
     if (!d->regs || !d->ids || !d->winners ||
         scen_store_registrations(scen_of(c)->store, &k->id, d->regs, count + 1, &d->n) != 0) {
-        fail_store(c);
+        scen_fail_store(c);
         return -1;
     }
     for (uint32_t i = 0; i < d->n; i++) {
@@ -524,13 +512,13 @@ static void draw_credit(api_call *c, struct scen_campaign *k, const struct draw 
         } else if (!jz_id_is_zero(&cmds[i].credit) && res[i].code == JZ_OK &&
                    scen_store_child_put(scen_of(c)->store, &cmds[i].id, &cmds[i].credit,
                                         res[i].timestamp) != 0) {
-            fail_store(c);
+            scen_fail_store(c);
             goto done;
         }
     }
     int64_t now = api_now_ms(api_call_api(c));
     if (scen_store_campaign_drawn(scen_of(c)->store, &k->id, k->seed, now) < 0) {
-        fail_store(c);
+        scen_fail_store(c);
         goto done;
     }
     write_draw(c, k, d, prizes, prize_res);

@@ -68,6 +68,14 @@ void scen_derive(const char *tag, const void *a, size_t a_len, const void *b, si
 int scen_note(api_call *c, uint8_t event, const jz_id *subject, const jz_id *other,
               int64_t number, const void *data, size_t len);
 
+/* The i-th path parameter as an id: 0, or -1 with 400 invalid_field "id" answered. */
+int scen_path_id(api_call *c, int i, jz_id *out);
+/* 503 unavailable: the scenario store failed. */
+void scen_fail_store(api_call *c);
+/* A store lookup's outcome: true when rc is 0 (found); else answers `code` naming field (rc
+ * 1: not found) or 503 (rc < 0) and returns false. */
+bool scen_found(api_call *c, int rc, int code, const char *field, const char *message);
+
 /* Reads any wallet (a scenario may credit another operator's customer): 0, or -1 with the
  * response set to wallet_not_found naming field. */
 int scen_wallet_any(api_call *c, const jz_id *id, const char *field,

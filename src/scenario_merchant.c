@@ -32,32 +32,12 @@ static const crypto_sm2_key *qr_key(api_call *c)
     return node_signing_key(api_node(api_call_api(c)));
 }
 
-static int path_id(api_call *c, jz_id *out)
-{
-    const char *p = api_call_param(c, 0);
-    if (jz_id_from_hex(p, strlen(p), out) != 0) {
-        api_call_fail(c, JZ_INVALID_FIELD, "id", "ids are 32 lowercase hex digits");
-        return -1;
-    }
-    return 0;
-}
-
-static void fail_store(api_call *c)
-{
-    api_call_fail(c, JZ_UNAVAILABLE, "", "the scenario store could not be used");
-}
-
 /* The merchant of wallet, if the caller may act for it: its own key, its operator, or (to
  * read) central. 0, or -1 with the response set. */
 static int merchant_for(api_call *c, const jz_id *wallet, bool read, struct scen_merchant *m)
 {
-    int rc = scen_store_merchant_get(scen_of(c)->store, wallet, m);
-    if (rc != 0) {
-        if (rc == 1) {
-            api_call_fail(c, JZ_MERCHANT_NOT_FOUND, "merchant", "no such merchant");
-        } else {
-            fail_store(c);
-        }
+    if (!scen_found(c, scen_store_merchant_get(scen_of(c)->store, wallet, m),
+                    JZ_MERCHANT_NOT_FOUND, "merchant", "no such merchant")) {
         return -1;
     }
     jz_id own;
@@ -118,7 +98,7 @@ static void merchant_new(api_call *c, struct scen_merchant *m)
     }
     if (scen_store_merchant_put(s->store, m) != 0 ||
         api_add_merchant_key(s->a, &m->key_id, secret, m->operator_index, &m->wallet) != 0) {
-        fail_store(c);
+        scen_fail_store(c);
         goto wipe;
     }
     write_merchant(c, m, secret);
@@ -157,7 +137,7 @@ void scen_h_merchant_create(api_call *c, json_t *body)
     pthread_mutex_lock(&s->merchant_mu);
     int rc = scen_store_merchant_get(s->store, &m.wallet, &old);
     if (rc < 0) {
-        fail_store(c);
+        scen_fail_store(c);
     } else if (rc == 0 && strcmp(old.name, m.name) != 0) {
         api_call_fail(c, JZ_ID_CONFLICT, "name", "this wallet is a merchant under another name");
     } else if (rc == 0) {
@@ -174,7 +154,7 @@ void scen_h_merchant_get(api_call *c, json_t *body)
     (void)body;
     jz_id id;
     struct scen_merchant m;
-    if (path_id(c, &id) == 0 && merchant_for(c, &id, true, &m) == 0) {
+    if (scen_path_id(c, 0, &id) == 0 && merchant_for(c, &id, true, &m) == 0) {
         write_merchant(c, &m, NULL);
         api_call_respond(c, 200);
     }
@@ -325,7 +305,7 @@ static int order_new(api_call *c, struct scen_order *o)
     }
     int rc = scen_store_order_put(scen_of(c)->store, o);
     if (rc < 0) {
-        fail_store(c);
+        scen_fail_store(c);
     }
     return rc;
 }
@@ -356,7 +336,7 @@ void scen_h_order_create(api_call *c, json_t *body)
             return;
         }
     } else if (rc < 0) {
-        fail_store(c);
+        scen_fail_store(c);
         return;
     }
     const char *field = order_diff(&old, &o);
@@ -373,16 +353,11 @@ void scen_h_order_create(api_call *c, json_t *body)
 static int order_for(api_call *c, bool read, struct scen_order *o, struct scen_merchant *m)
 {
     jz_id id;
-    if (path_id(c, &id) != 0) {
+    if (scen_path_id(c, 0, &id) != 0) {
         return -1;
     }
-    int rc = scen_store_order_get(scen_of(c)->store, &id, o);
-    if (rc != 0) {
-        if (rc == 1) {
-            api_call_fail(c, JZ_ORDER_NOT_FOUND, "id", "no such order");
-        } else {
-            fail_store(c);
-        }
+    if (!scen_found(c, scen_store_order_get(scen_of(c)->store, &id, o), JZ_ORDER_NOT_FOUND,
+                    "id", "no such order")) {
         return -1;
     }
     return merchant_for(c, &o->merchant, read, m);
@@ -440,9 +415,8 @@ static int pay_order(api_call *c, const struct scen_qr *q, struct pay_req *p,
                       "an order's code carries its amount and its payment's id");
         return -1;
     }
-    int rc = scen_store_order_get(scen_of(c)->store, &q->order, o);
-    if (rc != 0) {
-        rc == 1 ? api_call_fail(c, JZ_ORDER_NOT_FOUND, "qr", "no such order") : fail_store(c);
+    if (!scen_found(c, scen_store_order_get(scen_of(c)->store, &q->order, o),
+                    JZ_ORDER_NOT_FOUND, "qr", "no such order")) {
         return -1;
     }
     if (!jz_id_eq(&o->merchant, &q->merchant) || o->amount != q->amount ||
@@ -479,10 +453,8 @@ void scen_h_pay(api_call *c, json_t *body)
         api_call_fail(c, JZ_QR_INVALID, "qr", "the code is malformed or its signature fails");
         return;
     }
-    int rc = scen_store_merchant_get(scen_of(c)->store, &q.merchant, &m);
-    if (rc != 0) {
-        rc == 1 ? api_call_fail(c, JZ_MERCHANT_NOT_FOUND, "qr", "no such merchant")
-                : fail_store(c);
+    if (!scen_found(c, scen_store_merchant_get(scen_of(c)->store, &q.merchant, &m),
+                    JZ_MERCHANT_NOT_FOUND, "qr", "no such merchant")) {
         return;
     }
     p.cmd.credit = q.merchant;
@@ -504,7 +476,7 @@ void scen_h_pay(api_call *c, json_t *body)
     }
     if (q.dynamic && scen_store_order_paid(scen_of(c)->store, &o.id, &p.cmd.debit,
                                            r.timestamp) != 0) {
-        fail_store(c);
+        scen_fail_store(c);
         return;
     }
     struct jbuf *b = api_call_out(c);
@@ -526,7 +498,7 @@ static int settle_pending(api_call *c, const jz_id *order)
     struct scen_refund pending[PENDING_MAX];
     uint32_t n = 0;
     if (scen_store_refunds_pending(s->store, order, pending, PENDING_MAX, &n) != 0) {
-        fail_store(c);
+        scen_fail_store(c);
         return -1;
     }
     for (uint32_t i = 0; i < n; i++) {
@@ -538,7 +510,7 @@ static int settle_pending(api_call *c, const jz_id *order)
         /* Unknown to the ledger: it never became durable, so it did not happen. */
         int status = rc == 0 && r.code == JZ_OK ? SCEN_REFUND_POSTED : SCEN_REFUND_FAILED;
         if (scen_store_refund_status(s->store, &pending[i].id, status) != 0) {
-            fail_store(c);
+            scen_fail_store(c);
             return -1;
         }
     }
@@ -599,7 +571,7 @@ static int refund_admit(api_call *c, const struct scen_order *o, struct refund_r
     int64_t posted;
     int64_t pending;
     if (rc < 0 || scen_store_refund_sums(s->store, &o->id, &posted, &pending) != 0) {
-        fail_store(c);
+        scen_fail_store(c);
         return -1;
     }
     if ((__int128)posted + pending + q->cmd.amount > o->amount) {
@@ -613,7 +585,7 @@ static int refund_admit(api_call *c, const struct scen_order *o, struct refund_r
     rc = retry ? scen_store_refund_status(s->store, &q->cmd.id, SCEN_REFUND_PENDING)
                : scen_store_refund_put(s->store, &q->row);
     if (rc != 0) {
-        fail_store(c);
+        scen_fail_store(c);
         return -1;
     }
     return 0;
@@ -641,7 +613,7 @@ static void refund_run(api_call *c, const struct scen_order *o, struct refund_re
     int64_t pending = 0;
     if (scen_store_refund_status(s->store, &q->cmd.id, status) != 0 ||
         scen_store_refund_sums(s->store, &o->id, &posted, &pending) != 0) {
-        fail_store(c);
+        scen_fail_store(c);
         return;
     }
     if (r.code != JZ_OK) {

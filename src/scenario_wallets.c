@@ -52,16 +52,6 @@ static int parse_restriction(api_call *c, json_t *obj, bool need_return_to, stru
     return mccs ? scen_parse_mccs(c, mccs, "restriction.mccs", cmd->mccs, &cmd->mcc_count) : 0;
 }
 
-static int path_id(api_call *c, int i, jz_id *out)
-{
-    const char *p = api_call_param(c, i);
-    if (jz_id_from_hex(p, strlen(p), out) != 0) {
-        api_call_fail(c, JZ_INVALID_FIELD, "id", "ids are 32 lowercase hex digits");
-        return -1;
-    }
-    return 0;
-}
-
 void scen_h_children_open(api_call *c, json_t *body)
 {
     struct ledger_cmd cmd;
@@ -80,7 +70,7 @@ void scen_h_children_open(api_call *c, json_t *body)
         {.name = "form", .type = FIELD_ENUM, .out = &form, .choices = forms},
         {.name = "restriction", .type = FIELD_OBJECT, .out = &restriction},
     };
-    if (path_id(c, 0, &cmd.credit) != 0) {
+    if (scen_path_id(c, 0, &cmd.credit) != 0) {
         return;
     }
     if (json_fields_parse(body, specs, JZ_ARRAY_LEN(specs), "", &e) != 0) {
@@ -112,7 +102,7 @@ void scen_h_children_open(api_call *c, json_t *body)
         return;
     }
     if (scen_store_child_put(scen_of(c)->store, &cmd.id, &cmd.credit, r.timestamp) != 0) {
-        api_call_fail(c, JZ_UNAVAILABLE, "", "the scenario store could not be written");
+        scen_fail_store(c);
         return;
     }
     api_write_wallet(api_call_api(c), api_call_out(c), &q.view);
@@ -139,7 +129,7 @@ void scen_h_children_list(api_call *c, json_t *body)
     (void)body;
     jz_id parent;
     struct ledger_wallet_view pv;
-    if (path_id(c, 0, &parent) != 0 || api_call_wallet(c, &parent, "id", &pv) != 0) {
+    if (scen_path_id(c, 0, &parent) != 0 || api_call_wallet(c, &parent, "id", &pv) != 0) {
         return;
     }
     jz_id *ids = calloc(CHILDREN_MAX, sizeof *ids);
@@ -147,7 +137,7 @@ void scen_h_children_list(api_call *c, json_t *body)
     uint32_t n = 0;
     if (!ids || !views || scen_store_children(scen_of(c)->store, &parent, ids, CHILDREN_MAX,
                                               &n) != 0) {
-        api_call_fail(c, JZ_UNAVAILABLE, "", "the scenario store could not be read");
+        scen_fail_store(c);
         goto done;
     }
     struct children_read q = {.ids = ids, .n = n, .now = api_now_ms(api_call_api(c)),
@@ -263,7 +253,7 @@ void scen_h_disburse(api_call *c, json_t *body)
     }
     if (n == 2 && scen_store_child_put(scen_of(c)->store, &tx->credit, &recipient,
                                        res[0].timestamp) != 0) {
-        api_call_fail(c, JZ_UNAVAILABLE, "", "the scenario store could not be written");
+        scen_fail_store(c);
         return;
     }
     struct jbuf *b = api_call_out(c);

@@ -12,7 +12,6 @@
  */
 #include <inttypes.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,15 +32,10 @@ struct sc {
     jz_client *client;
 };
 
-static int usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage(const char *fmt, ...)
+/* A usage error: what is wrong (and what about, when given). Exit code 2. */
+static int usage(const char *what, const char *about)
 {
-    va_list ap;
-    fputs("jiaozi: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs(" (see --help)\n", stderr);
+    fprintf(stderr, "jiaozi: %s%s%s (see --help)\n", what, about ? ": " : "", about ? about : "");
     return 2;
 }
 
@@ -95,7 +89,7 @@ static const char *need(struct sc *s, const char *name)
 {
     const char *v = opt(s, name);
     if (!v) {
-        usage("%s is required", name);
+        usage("a required option is missing", name);
     }
     return v;
 }
@@ -112,7 +106,7 @@ static int64_t num(struct sc *s, const char *name, bool required, bool time, boo
     char *end = NULL;
     long long n = strtoll(v + rel, &end, 10);
     if (end == v + rel || *end != '\0' || n < 0) {
-        usage("%s takes a whole number%s, not \"%s\"", name, time ? " (or +seconds)" : "", v);
+        usage(time ? "takes a whole number of ms, or +seconds" : "takes a whole number", name);
         *ok = false;
         return 0;
     }
@@ -407,7 +401,7 @@ static int campaign_register(struct sc *s)
     const char *wallet = opt(s, "--wallet");
     const char *phone = opt(s, "--phone");
     if (!wallet == !phone) {
-        return usage("give --wallet or --phone");
+        return usage("give --wallet or --phone", NULL);
     }
     char path[200];
     snprintf(path, sizeof path, "/v1/campaigns/%s/registrations", s->pos);
@@ -466,7 +460,7 @@ static int campaign_verify(struct sc *s)
     const char *published = json_string_value(json_object_get(draw, "seed"));
     if (!draw || hex_bytes(given ? given : published, seed) != 0) {
         json_decref(draw);
-        return usage("no published draw, or a seed that is not 64 hex digits");
+        return usage("no published draw, or a seed that is not 64 hex digits", NULL);
     }
     size_t k = json_array_size(json_object_get(draw, "winners"));
     int rc = verify_draw(draw, seed);
@@ -585,7 +579,7 @@ int cli_scenarios(const char *command, int argc, char **argv)
         }
         if (v->takes_id) {
             if (s.argc < 1 || !jz_id_valid(s.argv[0])) {
-                return usage("%s %s takes an id (32 lowercase hex digits)", command, v->name);
+                return usage("takes an id (32 lowercase hex digits)", command);
             }
             s.pos = s.argv[0];
             s.argc--;

@@ -164,7 +164,8 @@ static void tick(int64_t ts)
     ledger_apply_batch(L, ts, &dummy, 0, &r);
 }
 
-static bool fixture_cfg(const struct ledger_config *cfg, int64_t ts)
+/* A new ledger with central, opa and opb, and no quota issued yet. */
+static bool fixture_institutions(const struct ledger_config *cfg, int64_t ts)
 {
     ledger_free(L);
     L = ledger_new(cfg);
@@ -175,11 +176,13 @@ static bool fixture_cfg(const struct ledger_config *cfg, int64_t ts)
     struct ledger_cmd g = cmd_zero(LEDGER_OP_GENESIS, 0);
     snprintf(g.inst.s, sizeof g.inst.s, "central");
     g.debit = ISSUANCE;
-    if (run(ts, g) != JZ_OK) {
-        return false;
-    }
-    if (run(ts, cmd_inst("opa", "Operator A", TREAS_A)) != JZ_OK ||
-        run(ts, cmd_inst("opb", "Operator B", TREAS_B)) != JZ_OK) {
+    return run(ts, g) == JZ_OK && run(ts, cmd_inst("opa", "Operator A", TREAS_A)) == JZ_OK &&
+           run(ts, cmd_inst("opb", "Operator B", TREAS_B)) == JZ_OK;
+}
+
+static bool fixture_cfg(const struct ledger_config *cfg, int64_t ts)
+{
+    if (!fixture_institutions(cfg, ts)) {
         return false;
     }
     if (ledger_institution_index(L, "central") != ACT_CENTRAL ||
@@ -2956,14 +2959,7 @@ TEST(ledger_restricted_sweep_that_would_overflow_moves_nothing)
      * treasury past INT64_MAX, so nothing moves and the fen stays, unspendable. */
     struct ledger_config cfg;
     ledger_config_default(&cfg, 100, 4096);
-    ledger_free(L);
-    L = ledger_new(&cfg);
-    REQUIRE(L != NULL);
-    struct ledger_cmd g = cmd_zero(LEDGER_OP_GENESIS, 0);
-    snprintf(g.inst.s, sizeof g.inst.s, "central");
-    g.debit = ISSUANCE;
-    REQUIRE_EQ_INT(run(T0, g), JZ_OK);
-    REQUIRE_EQ_INT(run(T0, cmd_inst("opa", "Operator A", TREAS_A)), JZ_OK);
+    REQUIRE(fixture_institutions(&cfg, T0));
     int64_t left = INT64_MAX;
     for (int i = 0; left > 0; i++) {
         int64_t a = left < JZ_AMOUNT_MAX ? left : JZ_AMOUNT_MAX;
