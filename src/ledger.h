@@ -124,6 +124,16 @@ enum ledger_field {
     LEDGER_FIELD_COUNT
 };
 
+/* A restricted wallet (targeted funds, red envelopes, prepaid escrow: WALLET_OPEN below)
+ * names at most this many merchant category codes: a subsidy names a handful of trades
+ * (groceries, restaurants, transport), and a fixed array keeps the check allocation-free. */
+#define JZ_RESTRICTION_MCCS_MAX 8
+
+/* A restriction runs out at most this long after the wallet opens: subsidies, campaigns and
+ * prepaid services run for months, rarely years; a bound keeps expiries within reach of the
+ * tests and the sweep order meaningful. */
+#define JZ_RESTRICTION_MAX_MS (3LL * 366 * 24 * 3600 * 1000)
+
 /* Command flags. */
 #define LEDGER_FLAG_LINKED 0x01u /* transfer / hold create: chained to the next command */
 

@@ -45,16 +45,6 @@
 /* A hold may reserve money for at most 30 days: longer belongs in an escrow wallet. */
 #define JZ_HOLD_TIMEOUT_MAX_MS (30LL * 24 * 3600 * 1000)
 
-/* A restricted wallet (targeted funds, red envelopes, prepaid escrow: ledger.h) names at most
- * this many merchant category codes: a subsidy names a handful of trades (groceries,
- * restaurants, transport), and a fixed array keeps the check allocation-free. */
-#define JZ_RESTRICTION_MCCS_MAX 8
-
-/* A restriction runs out at most this long after the wallet opens: subsidies, campaigns and
- * prepaid services run for months, rarely years; a bound keeps expiries within reach of the
- * tests and the sweep order meaningful. */
-#define JZ_RESTRICTION_MAX_MS (3LL * 366 * 24 * 3600 * 1000)
-
 /* Journal: one record (batch) is at most this many bytes, and a segment is large enough to
  * hold many. Segments are pre-zeroed so fdatasync never has to allocate (DESIGN.md §10). */
 #define JZ_JOURNAL_RECORD_MAX (8u << 20)

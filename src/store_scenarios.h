@@ -17,7 +17,7 @@
 #define JZ_STORE_SCENARIOS_H
 
 #include "common.h"
-#include "limits.h"
+#include "ledger.h"
 
 typedef struct scen_store scen_store;
 
