@@ -5,9 +5,11 @@
  * The ticker: restricted wallets are swept by the ledger at the start of the first batch
  * stamped at or after their expiry (ledger.h). On a busy node that batch comes at once; on
  * an idle one it might not come for a long time, and balances would read as unswept. So a
- * thread looks at the ledger's next expiry a few times a second and, once it is due,
- * journals a NOTE ("expiry due"), whose batch sweeps. Replay needs no ticker: the journal
- * holds that batch with its timestamp.
+ * thread wakes a few times a second and, once the earliest expiry it knows of is due, asks
+ * the ledger and journals a NOTE ("expiry due"), whose batch sweeps. It knows the expiries
+ * from the ledger (read at start and after each sweep) and from the restricted wallets this
+ * module opens, so it adds nothing to the executor's queue while none is due. Replay needs
+ * no ticker: the journal holds that batch with its timestamp.
  */
 #include <errno.h>
 #include <time.h>
@@ -311,24 +313,45 @@ static int exec_one(executor *ex, executor_query_fn fn, void *ctx, const struct 
     return rc;
 }
 
+void scen_expiry_hint(struct scen *s, int64_t t)
+{
+    pthread_mutex_lock(&s->tick_mu);
+    s->next_expiry = t < s->next_expiry ? t : s->next_expiry;
+    s->lowered = t < s->lowered ? t : s->lowered;
+    pthread_mutex_unlock(&s->tick_mu);
+}
+
+/* Journals "expiry due" if the ledger's next expiry is due, then learns the next one. The
+ * ledger's answer is the truth; hints that came while it was asked are kept. */
 static void tick_once(struct scen *s)
 {
     executor *ex = api_executor(s->a);
     struct next_query q = {.next = INT64_MAX};
-    if (exec_one(ex, query_next_expiry, &q, NULL, NULL) != 0 || q.next > api_now_ms(s->a)) {
+    if (exec_one(ex, query_next_expiry, &q, NULL, NULL) != 0) {
         return;
     }
-    /* Due: a NOTE by central makes a batch, which sweeps before it runs the note. */
-    struct ledger_cmd cmd;
-    struct ledger_result res;
-    memset(&cmd, 0, sizeof cmd);
-    cmd.op = LEDGER_OP_NOTE;
-    cmd.actor = 0;
-    cmd.kind = LEDGER_NOTE_SCENARIO;
-    cmd.amount = q.next;
-    cmd.holder[0] = SCEN_EV_EXPIRY_DUE;
-    cmd.holder_len = 1;
-    exec_one(ex, NULL, NULL, &cmd, &res);
+    if (q.next <= api_now_ms(s->a)) {
+        /* Due: a NOTE by central makes a batch, which sweeps before it runs the note. */
+        struct ledger_cmd cmd;
+        struct ledger_result res;
+        memset(&cmd, 0, sizeof cmd);
+        cmd.op = LEDGER_OP_NOTE;
+        cmd.actor = 0;
+        cmd.kind = LEDGER_NOTE_SCENARIO;
+        cmd.amount = q.next;
+        cmd.holder[0] = SCEN_EV_EXPIRY_DUE;
+        cmd.holder_len = 1;
+        pthread_mutex_lock(&s->tick_mu);
+        s->lowered = INT64_MAX;
+        pthread_mutex_unlock(&s->tick_mu);
+        if (exec_one(ex, NULL, NULL, &cmd, &res) != 0 ||
+            exec_one(ex, query_next_expiry, &q, NULL, NULL) != 0) {
+            return;
+        }
+    }
+    pthread_mutex_lock(&s->tick_mu);
+    s->next_expiry = q.next < s->lowered ? q.next : s->lowered;
+    pthread_mutex_unlock(&s->tick_mu);
 }
 
 static void *ticker_main(void *arg)
@@ -345,9 +368,10 @@ static void *ticker_main(void *arg)
             until.tv_nsec -= 1000000000L;
         }
         pthread_cond_timedwait(&s->tick_cond, &s->tick_mu, &until);
-        if (s->stopping) {
-            break;
+        if (s->stopping || s->next_expiry > api_now_ms(s->a)) {
+            continue;
         }
+        s->lowered = INT64_MAX;
         pthread_mutex_unlock(&s->tick_mu);
         tick_once(s);
         pthread_mutex_lock(&s->tick_mu);
@@ -427,6 +451,7 @@ static int scen_open(api *a, void **state, char *err, size_t err_len)
     pthread_mutex_init(&s->draw_mu, NULL);
     pthread_mutex_init(&s->tick_mu, NULL);
     pthread_cond_init(&s->tick_cond, NULL);
+    s->lowered = INT64_MAX;
     char path[4200];
     snprintf(path, sizeof path, "%s/scenarios.db", node_dir(api_node(a)));
     if (scen_store_open(path, &s->store, err, err_len) != 0 || module_key(s, err, err_len) != 0 ||
@@ -434,6 +459,14 @@ static int scen_open(api *a, void **state, char *err, size_t err_len)
         scen_close(s);
         return -1;
     }
+    /* The ledger's next expiry, read before the API serves anyone. */
+    struct next_query q = {.next = INT64_MAX};
+    if (exec_one(api_executor(a), query_next_expiry, &q, NULL, NULL) != 0) {
+        snprintf(err, err_len, "scenarios: the ledger cannot be read");
+        scen_close(s);
+        return -1;
+    }
+    s->next_expiry = q.next;
     if (pthread_create(&s->ticker, NULL, ticker_main, s) != 0) {
         snprintf(err, err_len, "scenarios: cannot start the expiry ticker");
         scen_close(s);

@@ -506,6 +506,7 @@ static void draw_credit(api_call *c, struct scen_campaign *k, const struct draw 
     if (n > 0 && api_call_run(c, cmds, n, res, NULL, NULL) != 0) {
         goto done;
     }
+    scen_expiry_hint(scen_of(c), k->spend_expires_at);
     for (uint32_t i = 0, w = 0; i < n; i++) {
         if (cmds[i].op == LEDGER_OP_TRANSFER) {
             prize_res[w++] = res[i];

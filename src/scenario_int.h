@@ -38,6 +38,12 @@ struct scen {
     pthread_t ticker;
     bool ticker_started;
     bool stopping;
+    /* The earliest expiry the ticker knows of (tick_mu): the ledger's next expiry when last
+     * read, lowered by every restricted wallet the module opens since (restricted wallets
+     * are opened nowhere else). `lowered` collects those while a read is on its way. Until
+     * an expiry is due the ticker leaves the executor alone. */
+    int64_t next_expiry;
+    int64_t lowered;
 };
 
 /* What a scenario NOTE records (data[0]); the journal makes each tamper-evident. */
@@ -124,6 +130,9 @@ void scen_h_campaign_get(api_call *c, json_t *body);
 void scen_h_register(api_call *c, json_t *body);
 void scen_h_draw(api_call *c, json_t *body);
 void scen_h_draw_get(api_call *c, json_t *body);
+
+/* A restricted wallet expiring at t was opened: the ticker must look at t. */
+void scen_expiry_hint(struct scen *s, int64_t t);
 
 /* Loads every merchant's key into the authenticator (at open). */
 int scen_merchants_load(struct scen *s, char *err, size_t err_len);

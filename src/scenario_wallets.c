@@ -101,6 +101,9 @@ void scen_h_children_open(api_call *c, json_t *body)
         scen_fail_result(c, &r, "restriction.");
         return;
     }
+    if (cmd.expires_at != 0) {
+        scen_expiry_hint(scen_of(c), cmd.expires_at);
+    }
     if (scen_store_child_put(scen_of(c)->store, &cmd.id, &cmd.credit, r.timestamp) != 0) {
         scen_fail_store(c);
         return;
@@ -246,6 +249,9 @@ void scen_h_disburse(api_call *c, json_t *body)
     if (n == 2 && res[0].code != JZ_OK) {
         scen_fail_result(c, &res[0], "restriction.");
         return;
+    }
+    if (n == 2) {
+        scen_expiry_hint(scen_of(c), cmds[0].expires_at);
     }
     if (res[1].code != JZ_OK) {
         api_call_fail_result(c, &res[1]);
