@@ -125,6 +125,8 @@ struct call {
     char params[API_EXT_PARAMS_MAX][160];
     char path_inst[JZ_INSTITUTION_ID_MAX + 1];
     int actor; /* institution index of the caller */
+    bool merchant; /* signed with a merchant's key (merchant_wallet): see api_ext.h */
+    jz_id merchant_wallet;
 };
 
 static const char *route_name(int r);
@@ -267,6 +269,31 @@ static void write_id_or_null(struct jbuf *b, const jz_id *id)
     }
 }
 
+/* ,"restriction":{...} of a restricted wallet (targeted funds, red envelopes: ledger.h). */
+static void write_restriction(struct jbuf *b, const struct ledger_wallet_view *w)
+{
+    jb_lit(b, ",\"restriction\":{\"mccs\":[");
+    for (uint8_t i = 0; i < w->mcc_count; i++) {
+        if (i) {
+            jb_lit(b, ",");
+        }
+        jb_int(b, w->mccs[i]);
+    }
+    jb_lit(b, "],\"expires_at\":");
+    jb_int(b, w->expires_at);
+    jb_lit(b, ",\"return_to\":");
+    jb_id(b, &w->return_to);
+    jb_lit(b, w->swept ? ",\"swept\":true,\"swept_at\":" : ",\"swept\":false,\"swept_at\":null");
+    if (w->swept) {
+        jb_int(b, w->swept_at);
+        jb_lit(b, ",\"swept_amount\":");
+        jb_int(b, w->swept_amount);
+    } else {
+        jb_lit(b, ",\"swept_amount\":null");
+    }
+    jb_lit(b, "}");
+}
+
 static void write_wallet(api *a, struct jbuf *b, const struct ledger_wallet_view *w)
 {
     jb_lit(b, "{\"id\":");
@@ -300,6 +327,9 @@ static void write_wallet(api *a, struct jbuf *b, const struct ledger_wallet_view
         jb_int(b, w->mcc);
     } else {
         jb_lit(b, "null");
+    }
+    if (w->restricted) {
+        write_restriction(b, w);
     }
     jb_lit(b, "}");
 }
@@ -1789,6 +1819,12 @@ static void handle(struct call *c, const struct route_match *m, char seg[4][160]
             respond_error(c, &e);
             return;
         }
+        c->merchant = auth_key_merchant(c->a->auth, req->key, &c->merchant_wallet) == 1;
+    }
+    /* A merchant's key reaches only the routes that take it (its orders and refunds). */
+    if (c->merchant && (m->route < R_COUNT || !c->a->ext[m->route - R_COUNT].r->merchant_ok)) {
+        fail(c, JZ_FORBIDDEN, "X-JZ-Key", "a merchant key may use only the merchant routes");
+        return;
     }
 authenticated:
     if (m->route >= R_COUNT) {
@@ -1947,9 +1983,13 @@ int api_handle_start(api *a, const struct api_request *req, struct api_response 
                               .signature = req->signature, .body = req->body,
                               .body_len = req->body_len};
     struct api_error e;
+    jz_id merchant;
     int64_t now = a->cfg.now_ms ? a->cfg.now_ms() : wall_ms();
     if (auth_check(a->auth, &ar, now, &c.actor, &resp->retry_after_s, &e) != 0) {
         respond_error(&c, &e);
+    } else if (auth_key_merchant(a->auth, req->key, &merchant) == 1) {
+        /* As handle(): a merchant's key reaches only the merchant routes. */
+        fail(&c, JZ_FORBIDDEN, "X-JZ-Key", "a merchant key may use only the merchant routes");
     } else if (is_central(&c)) {
         fail(&c, JZ_FORBIDDEN, "", "the central bank moves nothing but quota");
     } else {
@@ -2215,6 +2255,14 @@ bool api_call_is_central(api_call *c)
     return is_central(c);
 }
 
+bool api_call_merchant(api_call *c, jz_id *wallet)
+{
+    if (c->merchant && wallet) {
+        *wallet = c->merchant_wallet;
+    }
+    return c->merchant;
+}
+
 const char *api_call_actor_id(api_call *c)
 {
     return c->actor >= 0 ? inst_name(c->a, (uint32_t)c->actor) : "";
@@ -2338,6 +2386,12 @@ int api_institution_index(api *a, const char *inst_id)
 const char *api_institution_id(api *a, uint32_t index)
 {
     return inst_name(a, index);
+}
+
+int api_add_merchant_key(api *a, const jz_id *key_id, const uint8_t secret[AUTH_SECRET_BYTES],
+                         int institution, const jz_id *merchant)
+{
+    return auth_add_merchant_key(a->auth, key_id, secret, institution, merchant);
 }
 
 int64_t api_now_ms(api *a)

@@ -987,16 +987,16 @@ static void cards_close(void *state)
 }
 
 static const struct api_ext_route card_routes[] = {
-    {"POST", "/v1/cards", API_EXT_OPERATORS, false, 0, h_card_issue},
-    {"GET", "/v1/cards/revoked", API_EXT_ANY, false, 0, h_revoked},
-    {"GET", "/v1/cards/alerts", API_EXT_ANY, false, 0, h_alerts},
-    {"GET", "/v1/cards/{id}", API_EXT_ANY, false, 0, h_card_get},
-    {"POST", "/v1/cards/{id}/load", API_EXT_OPERATORS, false, 0, h_load},
-    {"POST", "/v1/cards/{id}/unload", API_EXT_OPERATORS, false, 0, h_unload},
-    {"POST", "/v1/cards/{id}/lock", API_EXT_OPERATORS, true, 0, h_lock},
-    {"POST", "/v1/cards/{id}/reissue", API_EXT_OPERATORS, false, 0, h_reissue},
-    {"POST", "/v1/cards/{id}/close", API_EXT_OPERATORS, true, 0, h_close},
-    {"POST", "/v1/offline/vouchers", API_EXT_OPERATORS, false, 8u << 20, h_vouchers},
+    {"POST", "/v1/cards", API_EXT_OPERATORS, false, 0, h_card_issue, false},
+    {"GET", "/v1/cards/revoked", API_EXT_ANY, false, 0, h_revoked, false},
+    {"GET", "/v1/cards/alerts", API_EXT_ANY, false, 0, h_alerts, false},
+    {"GET", "/v1/cards/{id}", API_EXT_ANY, false, 0, h_card_get, false},
+    {"POST", "/v1/cards/{id}/load", API_EXT_OPERATORS, false, 0, h_load, false},
+    {"POST", "/v1/cards/{id}/unload", API_EXT_OPERATORS, false, 0, h_unload, false},
+    {"POST", "/v1/cards/{id}/lock", API_EXT_OPERATORS, true, 0, h_lock, false},
+    {"POST", "/v1/cards/{id}/reissue", API_EXT_OPERATORS, false, 0, h_reissue, false},
+    {"POST", "/v1/cards/{id}/close", API_EXT_OPERATORS, true, 0, h_close, false},
+    {"POST", "/v1/offline/vouchers", API_EXT_OPERATORS, false, 8u << 20, h_vouchers, false},
 };
 
 const struct api_ext api_card_ext = {

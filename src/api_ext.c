@@ -7,11 +7,13 @@
 #include "console.h"
 
 extern const struct api_ext api_card_ext;
-extern const struct api_ext api_ext_tokens; /* api_token.c */
+extern const struct api_ext api_ext_tokens;    /* api_token.c */
+extern const struct api_ext api_ext_scenarios; /* src/api_scenarios.c */
 
 const struct api_ext *const api_exts[] = {
     &console_ext,
     &api_card_ext,
     &api_ext_tokens,
+    &api_ext_scenarios,
 };
 const size_t api_exts_count = JZ_ARRAY_LEN(api_exts);

@@ -42,6 +42,7 @@ struct api_ext_route {
     /* body: the parsed JSON object for POST/PATCH/PUT (NULL for GET/DELETE or an allowed
      * empty body), owned by the core. */
     void (*handler)(api_call *c, json_t *body);
+    bool merchant_ok; /* merchant keys may call it (every other route refuses them: 403) */
 };
 
 struct api_ext {
@@ -75,6 +76,10 @@ const char *api_call_query(api_call *c);
 int api_call_actor(api_call *c);
 bool api_call_is_central(api_call *c);
 const char *api_call_actor_id(api_call *c);
+/* True when the caller signed with a merchant's key (then *wallet is the merchant wallet,
+ * and api_call_actor is the institution that owns it). Only routes with merchant_ok see
+ * such callers. */
+bool api_call_merchant(api_call *c, jz_id *wallet);
 
 /* The response body to write into (JSON); then api_call_respond(c, 200|201). */
 struct jbuf *api_call_out(api_call *c);
@@ -136,5 +141,9 @@ const char *api_institution_id(api *a, uint32_t index);
 void api_transfer_latency(api *a, uint64_t out[METRICS_BUCKETS_MAX + 1]);
 /* Milliseconds since the epoch, from the api's clock (tests may set it). */
 int64_t api_now_ms(api *a);
+/* Lets a merchant's key sign requests (see auth_add_merchant_key): institution owns the
+ * merchant wallet. 0, or -1 when the key table is full. */
+int api_add_merchant_key(api *a, const jz_id *key_id, const uint8_t secret[AUTH_SECRET_BYTES],
+                         int institution, const jz_id *merchant);
 
 #endif

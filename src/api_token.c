@@ -692,13 +692,13 @@ static void token_api_close(void *state)
 
 /* Literal routes before the {token} ones: the first match wins. */
 static const struct api_ext_route token_routes[] = {
-    {"POST", "/v1/tokens", API_EXT_OPERATORS, false, 0, h_tokenize},
-    {"GET", "/v1/tokens/alerts", API_EXT_ANY, false, 0, h_alerts},
-    {"GET", "/v1/tokens/keys", API_EXT_CENTRAL, false, 0, h_keys},
-    {"POST", "/v1/tokens/keys/rotate", API_EXT_CENTRAL, true, 0, h_rotate},
-    {"GET", "/v1/tokens/{token}", API_EXT_ANY, false, 0, h_get},
-    {"PATCH", "/v1/tokens/{token}", API_EXT_ANY, false, 0, h_patch},
-    {"POST", "/v1/tokens/{token}/detokenize", API_EXT_ANY, false, 0, h_detokenize},
+    {"POST", "/v1/tokens", API_EXT_OPERATORS, false, 0, h_tokenize, false},
+    {"GET", "/v1/tokens/alerts", API_EXT_ANY, false, 0, h_alerts, false},
+    {"GET", "/v1/tokens/keys", API_EXT_CENTRAL, false, 0, h_keys, false},
+    {"POST", "/v1/tokens/keys/rotate", API_EXT_CENTRAL, true, 0, h_rotate, false},
+    {"GET", "/v1/tokens/{token}", API_EXT_ANY, false, 0, h_get, false},
+    {"PATCH", "/v1/tokens/{token}", API_EXT_ANY, false, 0, h_patch, false},
+    {"POST", "/v1/tokens/{token}/detokenize", API_EXT_ANY, false, 0, h_detokenize, false},
 };
 
 const struct api_ext api_ext_tokens = {

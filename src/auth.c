@@ -13,6 +13,8 @@ struct key {
     jz_id id;
     uint8_t secret[AUTH_SECRET_BYTES];
     int institution;
+    bool is_merchant; /* a merchant's key: `merchant` is its wallet */
+    jz_id merchant;
     pthread_mutex_t bucket_mu;
     int64_t tokens_milli; /* thousandths of a request */
     int64_t refilled_ms;
@@ -91,8 +93,8 @@ void auth_free(auth *a)
     free(a);
 }
 
-int auth_add_key(auth *a, const jz_id *key_id, const uint8_t secret[AUTH_SECRET_BYTES],
-                 int institution)
+static int add_key(auth *a, const jz_id *key_id, const uint8_t secret[AUTH_SECRET_BYTES],
+                   int institution, const jz_id *merchant)
 {
     int rc = 0;
     pthread_rwlock_wrlock(&a->keys_mu);
@@ -111,8 +113,45 @@ int auth_add_key(auth *a, const jz_id *key_id, const uint8_t secret[AUTH_SECRET_
         k->id = *key_id;
         memcpy(k->secret, secret, AUTH_SECRET_BYTES);
         k->institution = institution;
+        k->is_merchant = merchant != NULL;
+        memset(&k->merchant, 0, sizeof k->merchant);
+        if (merchant) {
+            k->merchant = *merchant;
+        }
     } else {
         rc = -1;
+    }
+    pthread_rwlock_unlock(&a->keys_mu);
+    return rc;
+}
+
+int auth_add_key(auth *a, const jz_id *key_id, const uint8_t secret[AUTH_SECRET_BYTES],
+                 int institution)
+{
+    return add_key(a, key_id, secret, institution, NULL);
+}
+
+int auth_add_merchant_key(auth *a, const jz_id *key_id, const uint8_t secret[AUTH_SECRET_BYTES],
+                          int institution, const jz_id *merchant)
+{
+    return add_key(a, key_id, secret, institution, merchant);
+}
+
+int auth_key_merchant(auth *a, const char *key_hex, jz_id *merchant)
+{
+    jz_id id;
+    if (!key_hex || jz_id_from_hex(key_hex, strlen(key_hex), &id) != 0) {
+        return -1;
+    }
+    int rc = -1;
+    pthread_rwlock_rdlock(&a->keys_mu);
+    for (uint32_t i = 0; i < a->key_count; i++) {
+        if (jz_id_eq(&a->keys[i].id, &id)) {
+            rc = a->keys[i].is_merchant ? 1 : 0;
+            if (rc == 1) {
+                *merchant = a->keys[i].merchant;
+            }
+        }
     }
     pthread_rwlock_unlock(&a->keys_mu);
     return rc;

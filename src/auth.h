@@ -42,6 +42,14 @@ void auth_free(auth *a);
  * secret is copied. Replacing an existing key id is allowed. */
 int auth_add_key(auth *a, const jz_id *key_id, const uint8_t secret[AUTH_SECRET_BYTES],
                  int institution);
+/* Registers a merchant's key (issue 7): it signs like any key and authenticates as the
+ * institution that owns the merchant wallet, marked as that merchant (auth_key_merchant), so
+ * the API can confine it to the merchant's own routes. */
+int auth_add_merchant_key(auth *a, const jz_id *key_id, const uint8_t secret[AUTH_SECRET_BYTES],
+                          int institution, const jz_id *merchant);
+/* After auth_check accepted a request: 1 and *merchant when its key (hex) is a merchant's,
+ * 0 for an institution's key, -1 for an unknown key. */
+int auth_key_merchant(auth *a, const char *key_hex, jz_id *merchant);
 
 struct auth_request {
     const char *method;

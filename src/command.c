@@ -4,11 +4,18 @@
 #include "command.h"
 
 #define HEADER_BYTES 8
+#define OPEN_FIXED_BYTES (HEADER_BYTES + 40)
+/* The restriction block of a WALLET_OPEN (command.h). */
+#define OPEN_RESTRICTED 0x01u
+#define RESTRICTION_BYTES (16 + 8 + 2 + 2 * JZ_RESTRICTION_MCCS_MAX)
+_Static_assert(OPEN_FIXED_BYTES + RESTRICTION_BYTES + 1 + JZ_HOLDER_SEALED_MAX <= COMMAND_BYTES_MAX,
+               "a restricted wallet open with its holder record fits");
 
 bool command_valid_lengths(const struct ledger_cmd *c)
 {
     return c->ref_len <= JZ_REF_MAX && c->memo_len <= JZ_MEMO_MAX &&
-           c->name_len <= JZ_NAME_MAX && c->holder_len <= JZ_HOLDER_SEALED_MAX;
+           c->name_len <= JZ_NAME_MAX && c->holder_len <= JZ_HOLDER_SEALED_MAX &&
+           c->mcc_count <= JZ_RESTRICTION_MCCS_MAX;
 }
 
 static size_t encode_transfer(const struct ledger_cmd *c, uint8_t *out)
@@ -35,6 +42,24 @@ static size_t encode_transfer(const struct ledger_cmd *c, uint8_t *out)
         n += memo_len;
     }
     return n;
+}
+
+/* Any restriction field set, valid or not: the journal must carry what the ledger judged. */
+static bool has_restriction(const struct ledger_cmd *c)
+{
+    return c->expires_at != 0 || c->mcc_count != 0 || !jz_id_is_zero(&c->return_to);
+}
+
+static size_t encode_restriction(const struct ledger_cmd *c, uint8_t *out)
+{
+    memcpy(out, c->return_to.b, 16);
+    put_u64(out + 16, (uint64_t)c->expires_at);
+    out[24] = c->mcc_count;
+    out[25] = 0;
+    for (int i = 0; i < JZ_RESTRICTION_MCCS_MAX; i++) {
+        put_u16(out + 26 + 2 * i, i < c->mcc_count ? c->mccs[i] : 0);
+    }
+    return RESTRICTION_BYTES;
 }
 
 size_t command_encode(const struct ledger_cmd *c, uint8_t *out)
@@ -73,10 +98,13 @@ size_t command_encode(const struct ledger_cmd *c, uint8_t *out)
         memcpy(out + n, c->id.b, 16);
         memcpy(out + n + 16, c->credit.b, 16);
         out[n + 32] = c->form;
-        out[n + 33] = 0;
+        out[n + 33] = has_restriction(c) ? OPEN_RESTRICTED : 0;
         put_u16(out + n + 34, c->mcc);
         put_u32(out + n + 36, 0);
         n += 40;
+        if (has_restriction(c)) {
+            n += encode_restriction(c, out + n);
+        }
         if (c->holder_len > 0) {
             out[n++] = c->holder_len;
             memcpy(out + n, c->holder, c->holder_len);
@@ -140,6 +168,44 @@ static size_t decode_transfer(const uint8_t *in, size_t size, struct ledger_cmd 
     return size;
 }
 
+/* WALLET_OPEN: the fixed part, the restriction block when flagged (records written before
+ * restrictions existed have the flag byte zero), then an optional holder record. */
+static size_t decode_wallet_open(const uint8_t *in, size_t size, struct ledger_cmd *c)
+{
+    uint8_t flags = in[41];
+    size_t at = OPEN_FIXED_BYTES + ((flags & OPEN_RESTRICTED) ? RESTRICTION_BYTES : 0);
+    if ((flags & ~OPEN_RESTRICTED) != 0 || size < at) {
+        return 0;
+    }
+    if (size != at && (size < at + 2 || in[at] == 0 || in[at] > JZ_HOLDER_SEALED_MAX ||
+                       size != at + 1 + in[at])) {
+        return 0;
+    }
+    c->kind = in[6];
+    c->tier = in[7];
+    memcpy(c->id.b, in + 8, 16);
+    memcpy(c->credit.b, in + 24, 16);
+    c->form = in[40];
+    c->mcc = get_u16(in + 42);
+    if (flags & OPEN_RESTRICTED) {
+        const uint8_t *r = in + OPEN_FIXED_BYTES;
+        memcpy(c->return_to.b, r, 16);
+        c->expires_at = (int64_t)get_u64(r + 16);
+        c->mcc_count = r[24];
+        if (c->mcc_count > JZ_RESTRICTION_MCCS_MAX) {
+            return 0;
+        }
+        for (int i = 0; i < c->mcc_count; i++) {
+            c->mccs[i] = get_u16(r + 26 + 2 * i);
+        }
+    }
+    if (size > at) {
+        c->holder_len = in[at];
+        memcpy(c->holder, in + at + 1, c->holder_len);
+    }
+    return size;
+}
+
 static size_t decode_body(const uint8_t *in, size_t size, struct ledger_cmd *c)
 {
     switch (c->op) {
@@ -160,22 +226,7 @@ static size_t decode_body(const uint8_t *in, size_t size, struct ledger_cmd *c)
         memcpy(c->name, in + 56 + LEDGER_SEALED_BYTES, c->name_len);
         return size;
     case LEDGER_OP_WALLET_OPEN:
-        if (size != HEADER_BYTES + 40 &&
-            (size < HEADER_BYTES + 42 || in[48] == 0 || in[48] > JZ_HOLDER_SEALED_MAX ||
-             size != HEADER_BYTES + 41u + in[48])) {
-            return 0;
-        }
-        c->kind = in[6];
-        c->tier = in[7];
-        memcpy(c->id.b, in + 8, 16);
-        memcpy(c->credit.b, in + 24, 16);
-        c->form = in[40];
-        c->mcc = get_u16(in + 42);
-        if (size > HEADER_BYTES + 40) {
-            c->holder_len = in[48];
-            memcpy(c->holder, in + 49, c->holder_len);
-        }
-        return size;
+        return decode_wallet_open(in, size, c);
     case LEDGER_OP_WALLET_UPDATE:
     case LEDGER_OP_WALLET_CLOSE:
         if (size != HEADER_BYTES + 16) {

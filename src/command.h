@@ -15,8 +15,12 @@
  *   HOLD_CREATE     as TRANSFER, then timeout_ms i64 before the optional part
  *   GENESIS, INSTITUTION_CREATE  a=kind b=name_len | inst 16 | treasury 16 | key_id 16 |
  *                   sealed secret 80 | name
- *   WALLET_OPEN     a=kind b=tier | id 16 | parent 16 | form u8 | 0 u8 | mcc u16 | 0 u32
+ *   WALLET_OPEN     a=kind b=tier | id 16 | parent 16 | form u8 | flags u8 | mcc u16 | 0 u32
+ *                   [| return_to 16 | expires_at i64 | mcc_count u8 | 0 u8 | 8 x mcc u16]
  *                   [| holder_len u8 | sealed holder record]
+ *                   flags bit 0: the restriction block is present (any of its fields set).
+ *                   Records from before restrictions have flags 0 and decode as they did;
+ *                   unknown flag bits are refused. Unused mcc slots are zero.
  *   WALLET_UPDATE, WALLET_CLOSE  a=tier b=status | id 16
  *   HOLD_CAPTURE, HOLD_VOID      | id 16 | amount i64
  *   NOTE            a=topic b=data_len | id 16 | debit 16 | amount i64 | data

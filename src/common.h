@@ -76,8 +76,10 @@ void jz_hex_encode(const uint8_t *in, size_t n, char *out);
 /* Decodes exactly 2n hex digits (either case). Returns 0 on success. */
 int jz_hex_decode(const char *s, size_t len, uint8_t *out, size_t n);
 
-/* Result codes. The number is journalled; the name is the API's `code`. Codes from 28 on
- * are the API layer's (parsing, authentication, load) and never reach the ledger. */
+/* Result codes. The number is journalled; the name is the API's `code`. Codes 28-40 are the
+ * API layer's (parsing, authentication, load) and never reach the ledger. 80-99 belong to
+ * payment scenarios: 80 and 81 are the ledger's (restricted wallets, ledger.h), the others
+ * the scenario module's (src/scenario*.c). */
 #define JZ_RESULT_CODES(X)                                        \
     X(JZ_OK, 0, "ok", 200)                                        \
     X(JZ_INVALID_FIELD, 1, "invalid_field", 400)                  \
@@ -139,7 +141,23 @@ int jz_hex_decode(const char *s, size_t len, uint8_t *out, size_t n);
     X(JZ_DUPLICATE, 57, "duplicate", 200)                         \
     X(JZ_SETTLEMENT_WINDOW_OPEN, 58, "settlement_window_open", 409) \
     X(JZ_UNKNOWN_PAYEE, 59, "unknown_payee", 422)                 \
-    X(JZ_INVALID_VOUCHER, 60, "invalid_voucher", 400)
+    X(JZ_INVALID_VOUCHER, 60, "invalid_voucher", 400) \
+    X(JZ_RESTRICTED_CATEGORY, 80, "restricted_category", 422)     \
+    X(JZ_FUNDS_EXPIRED, 81, "funds_expired", 422)                 \
+    X(JZ_QR_INVALID, 82, "qr_invalid", 422)                       \
+    X(JZ_MERCHANT_NOT_FOUND, 83, "merchant_not_found", 404)       \
+    X(JZ_ORDER_NOT_FOUND, 84, "order_not_found", 404)             \
+    X(JZ_ORDER_EXPIRED, 85, "order_expired", 422)                 \
+    X(JZ_ORDER_NOT_PAID, 86, "order_not_paid", 422)               \
+    X(JZ_REFUND_EXCEEDS_PAYMENT, 87, "refund_exceeds_payment", 422) \
+    X(JZ_BILLER_NOT_FOUND, 88, "biller_not_found", 404)           \
+    X(JZ_BILL_NOT_FOUND, 89, "bill_not_found", 404)               \
+    X(JZ_BILL_AMOUNT_MISMATCH, 90, "bill_amount_mismatch", 422)   \
+    X(JZ_CAMPAIGN_NOT_FOUND, 91, "campaign_not_found", 404)       \
+    X(JZ_REGISTRATION_CLOSED, 92, "registration_closed", 422)     \
+    X(JZ_ALREADY_REGISTERED, 93, "already_registered", 409)       \
+    X(JZ_DRAW_NOT_READY, 94, "draw_not_ready", 422)               \
+    X(JZ_SEED_MISMATCH, 95, "seed_mismatch", 422)
 
 enum jz_result {
 #define JZ_X(name, num, str, http) name = num,

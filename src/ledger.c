@@ -24,9 +24,29 @@ struct wallet {
     int16_t year;
     uint16_t mcc;
     uint8_t kind, tier, form, status;
-    uint8_t pad[2];
+    uint8_t flags; /* WALLET_RESTRICTED */
+    uint8_t pad;
 };
 _Static_assert(sizeof(struct wallet) == 80, "wallet record is 80 bytes");
+/* The wallet has a restriction record (found through restriction_index by its id). A flag
+ * in the wallet's own cache line keeps the unrestricted path to one test of a byte. */
+#define WALLET_RESTRICTED 0x01u
+
+/* A restricted wallet's restriction (ledger.h, WALLET_OPEN and TRANSFER step 6a). The id
+ * comes first: restriction_index finds records by it, as the other tables do. */
+struct restriction {
+    jz_id wallet_id;
+    int64_t expires_at;
+    int64_t swept_at;     /* the batch timestamp of the sweep; 0 before */
+    int64_t swept_amount;
+    uint32_t wallet;      /* wallet index */
+    uint32_t return_to;   /* wallet index */
+    uint16_t mccs[JZ_RESTRICTION_MCCS_MAX];
+    uint8_t mcc_count;
+    uint8_t swept;
+    uint8_t pad[6];
+};
+_Static_assert(sizeof(struct restriction) == 72, "restriction record is 72 bytes");
 
 /* An idempotency entry: the content of a transfer or hold creation (fingerprints of
  * variable parts) and its first result. */
@@ -73,11 +93,23 @@ struct institution {
     uint8_t sealed[LEDGER_SEALED_BYTES];
 };
 
+/* A min-heap of (deadline, item) with each item's position, so that an entry can be taken
+ * out from the middle. Two of them: pending holds by deadline, and restricted wallets not yet
+ * swept by expiry (item = restriction index). Expiring work is then O(what expires). */
 struct heap_entry {
     int64_t deadline;
-    uint32_t hold;
+    uint32_t item;
     uint32_t pad;
 };
+
+struct heap {
+    struct heap_entry *e;
+    uint32_t *pos; /* per item: where its entry sits (valid while it is in the heap) */
+    uint32_t count;
+    uint32_t max;
+};
+
+static int heap_init(struct heap *h, uint32_t max);
 
 /* The undo log of a linked chain: wallet records as they were, holds inserted. */
 enum { UNDO_WALLET = 1, UNDO_HOLD = 2, UNDO_XFER = 3 };
@@ -98,17 +130,19 @@ struct ledger {
     uint32_t wallet_count;
     uint32_t xfer_count;
     uint32_t hold_count;
-    uint32_t heap_count;
+    uint32_t restriction_count;
     uint16_t inst_count;
     struct wallet *wallets;
     struct xfer *xfers;
     struct hold *holds;
-    struct heap_entry *heap;
-    uint32_t *heap_pos; /* per hold index: its position in heap (valid while pending) */
+    struct restriction *restrictions;
+    struct heap hold_heap;        /* pending holds by deadline */
+    struct heap expiry_heap;      /* restrictions not yet swept, by expires_at */
     struct institution *insts;
     struct table wallet_index;
     struct table xfer_index;
     struct table hold_index;
+    struct table restriction_index; /* by wallet id */
     struct undo *undo;
     uint32_t *chain_entries; /* per chain member: its new idempotency entry or UINT32_MAX */
     uint32_t undo_count;
@@ -243,6 +277,7 @@ void ledger_config_default(struct ledger_config *cfg, uint32_t wallets_max, uint
     cfg->wallets_max = wallets_max;
     cfg->transfers_max = transfers_max;
     cfg->holds_max = transfers_max / 8 + 1024;
+    cfg->restrictions_max = wallets_max / 4 + 64;
     cfg->institutions_max = JZ_INSTITUTIONS_MAX;
     cfg->idempotency_window_ms = JZ_IDEMPOTENCY_WINDOW_MS;
     /* DESIGN.md §2, in fen (1 CNY = 100 fen). */
@@ -256,7 +291,8 @@ void ledger_config_default(struct ledger_config *cfg, uint32_t wallets_max, uint
 static bool config_valid(const struct ledger_config *cfg)
 {
     if (cfg->wallets_max < 1 || cfg->wallets_max > (1u << 30) || cfg->transfers_max < 1 ||
-        cfg->transfers_max > (1u << 30) || cfg->holds_max < 1 || cfg->holds_max > (1u << 30)) {
+        cfg->transfers_max > (1u << 30) || cfg->holds_max < 1 || cfg->holds_max > (1u << 30) ||
+        cfg->restrictions_max > (1u << 30)) {
         return false;
     }
     if (cfg->institutions_max < 1 || cfg->institutions_max > JZ_INSTITUTIONS_MAX) {
@@ -288,17 +324,20 @@ ledger *ledger_new(const struct ledger_config *cfg)
     l->wallets = calloc(cfg->wallets_max, sizeof *l->wallets);
     l->xfers = calloc(cfg->transfers_max, sizeof *l->xfers);
     l->holds = calloc(cfg->holds_max, sizeof *l->holds);
-    l->heap = calloc(cfg->holds_max, sizeof *l->heap);
-    l->heap_pos = calloc(cfg->holds_max, sizeof *l->heap_pos);
+    /* restrictions_max may be 0; one spare record keeps calloc from answering NULL. */
+    l->restrictions = calloc((size_t)cfg->restrictions_max + 1, sizeof *l->restrictions);
     l->insts = calloc(cfg->institutions_max, sizeof *l->insts);
     /* A chain touches at most two wallets and one hold per member. */
     l->undo_max = 3 * JZ_BATCH_MAX;
     l->undo = calloc(l->undo_max, sizeof *l->undo);
     l->chain_entries = calloc(JZ_BATCH_MAX, sizeof *l->chain_entries);
-    if (!l->chain_entries || !l->wallets || !l->xfers || !l->holds || !l->heap || !l->heap_pos || !l->insts || !l->undo ||
+    if (!l->chain_entries || !l->wallets || !l->xfers || !l->holds || !l->restrictions ||
+        !l->insts || !l->undo || heap_init(&l->hold_heap, cfg->holds_max) != 0 ||
+        heap_init(&l->expiry_heap, cfg->restrictions_max) != 0 ||
         table_init(&l->wallet_index, cfg->wallets_max) != 0 ||
         table_init(&l->xfer_index, cfg->transfers_max) != 0 ||
-        table_init(&l->hold_index, cfg->holds_max) != 0) {
+        table_init(&l->hold_index, cfg->holds_max) != 0 ||
+        table_init(&l->restriction_index, cfg->restrictions_max) != 0) {
         ledger_free(l);
         return NULL;
     }
@@ -313,14 +352,18 @@ void ledger_free(ledger *l)
     free(l->wallets);
     free(l->xfers);
     free(l->holds);
-    free(l->heap);
-    free(l->heap_pos);
+    free(l->restrictions);
+    free(l->hold_heap.e);
+    free(l->hold_heap.pos);
+    free(l->expiry_heap.e);
+    free(l->expiry_heap.pos);
     free(l->insts);
     free(l->undo);
     free(l->chain_entries);
     free(l->wallet_index.slots);
     free(l->xfer_index.slots);
     free(l->hold_index.slots);
+    free(l->restriction_index.slots);
     free(l);
 }
 
@@ -354,79 +397,93 @@ int64_t ledger_last_timestamp(const ledger *l)
     return l->last_timestamp;
 }
 
-/* ---- Expiry heap: pending holds by (deadline, index) ----
- * heap_pos[hold] is where a hold's entry sits, so that a hold undone by a failed chain can
- * be taken out of the heap (and its index reused) instead of leaving a stale entry. */
+uint32_t ledger_restriction_count(const ledger *l)
+{
+    return l->restriction_count;
+}
+
+int64_t ledger_next_expiry(const ledger *l)
+{
+    return l->expiry_heap.count > 0 ? l->expiry_heap.e[0].deadline : INT64_MAX;
+}
+
+/* ---- Expiry heaps (struct heap) ----
+ * pos[item] is where an item's entry sits, so that a hold undone by a failed chain can be
+ * taken out of the heap (and its index reused) instead of leaving a stale entry. */
+
+static int heap_init(struct heap *h, uint32_t max)
+{
+    h->count = 0;
+    h->max = max;
+    h->e = calloc((size_t)max + 1, sizeof *h->e);
+    h->pos = calloc((size_t)max + 1, sizeof *h->pos);
+    return h->e && h->pos ? 0 : -1;
+}
 
 static bool heap_less(const struct heap_entry *a, const struct heap_entry *b)
 {
-    return a->deadline < b->deadline || (a->deadline == b->deadline && a->hold < b->hold);
+    return a->deadline < b->deadline || (a->deadline == b->deadline && a->item < b->item);
 }
 
-static inline void heap_set(ledger *l, uint32_t i, struct heap_entry e)
+static inline void heap_set(struct heap *h, uint32_t i, struct heap_entry e)
 {
-    l->heap[i] = e;
-    l->heap_pos[e.hold] = i;
+    h->e[i] = e;
+    h->pos[e.item] = i;
 }
 
-static void heap_sift_up(ledger *l, uint32_t i, struct heap_entry e)
+static void heap_sift_up(struct heap *h, uint32_t i, struct heap_entry e)
 {
     while (i > 0) {
         uint32_t parent = (i - 1) / 2;
-        if (!heap_less(&e, &l->heap[parent])) {
+        if (!heap_less(&e, &h->e[parent])) {
             break;
         }
-        heap_set(l, i, l->heap[parent]);
+        heap_set(h, i, h->e[parent]);
         i = parent;
     }
-    heap_set(l, i, e);
+    heap_set(h, i, e);
 }
 
-static void heap_sift_down(ledger *l, uint32_t i, struct heap_entry e)
+static void heap_sift_down(struct heap *h, uint32_t i, struct heap_entry e)
 {
-    uint32_t n = l->heap_count;
+    uint32_t n = h->count;
     for (;;) {
         uint32_t c = 2 * i + 1;
         if (c >= n) {
             break;
         }
-        if (c + 1 < n && heap_less(&l->heap[c + 1], &l->heap[c])) {
+        if (c + 1 < n && heap_less(&h->e[c + 1], &h->e[c])) {
             c++;
         }
-        if (!heap_less(&l->heap[c], &e)) {
+        if (!heap_less(&h->e[c], &e)) {
             break;
         }
-        heap_set(l, i, l->heap[c]);
+        heap_set(h, i, h->e[c]);
         i = c;
     }
-    heap_set(l, i, e);
+    heap_set(h, i, e);
 }
 
-static void heap_push(ledger *l, int64_t deadline, uint32_t hold)
+static void heap_push(struct heap *h, int64_t deadline, uint32_t item)
 {
-    ASSERT(l->heap_count < l->cfg.holds_max);
-    struct heap_entry e = {.deadline = deadline, .hold = hold};
-    heap_sift_up(l, l->heap_count++, e);
+    ASSERT(h->count < h->max);
+    struct heap_entry e = {.deadline = deadline, .item = item};
+    heap_sift_up(h, h->count++, e);
 }
 
 /* Removes the entry at position i. */
-static void heap_remove_at(ledger *l, uint32_t i)
+static void heap_remove_at(struct heap *h, uint32_t i)
 {
-    ASSERT(i < l->heap_count);
-    struct heap_entry last = l->heap[--l->heap_count];
-    if (i == l->heap_count) {
+    ASSERT(i < h->count);
+    struct heap_entry last = h->e[--h->count];
+    if (i == h->count) {
         return;
     }
-    if (i > 0 && heap_less(&last, &l->heap[(i - 1) / 2])) {
-        heap_sift_up(l, i, last);
+    if (i > 0 && heap_less(&last, &h->e[(i - 1) / 2])) {
+        heap_sift_up(h, i, last);
     } else {
-        heap_sift_down(l, i, last);
+        heap_sift_down(h, i, last);
     }
-}
-
-static void heap_pop(ledger *l)
-{
-    heap_remove_at(l, 0);
 }
 
 /* ---- Undo log for linked chains ---- */
@@ -467,7 +524,7 @@ static void undo_rollback(ledger *l)
             struct hold *h = &l->holds[u->index];
             ASSERT(u->index == l->hold_count - 1 && h->status == LEDGER_HOLD_PENDING);
             table_remove_slot(&l->hold_index, &h->id, l->holds, sizeof *l->holds);
-            heap_remove_at(l, l->heap_pos[u->index]);
+            heap_remove_at(&l->hold_heap, l->hold_heap.pos[u->index]);
             memset(h, 0, sizeof *h);
             l->hold_count--;
         }
@@ -703,20 +760,74 @@ static struct ledger_result check_authority(const ledger *l, const struct ledger
     return shape ? result_make(JZ_OK, 0, ts) : result_make(JZ_KIND_NOT_ALLOWED, LEDGER_FIELD_KIND, ts);
 }
 
-/* Steps 6-10: statuses, limits, funds, cap, overflow. */
+static const struct restriction *restriction_of(const ledger *l, const struct wallet *w)
+{
+    bool found;
+    uint32_t s = table_find(&l->restriction_index, &w->id, jz_id_hash(&w->id), l->restrictions,
+                            sizeof *l->restrictions, &found);
+    ASSERT(found);
+    return &l->restrictions[slot_index(&l->restriction_index, s)];
+}
+
+static bool mcc_allowed(const struct restriction *r, uint16_t mcc)
+{
+    for (uint8_t i = 0; i < r->mcc_count; i++) {
+        if (r->mccs[i] == mcc) {
+            return true;
+        }
+    }
+    return r->mcc_count == 0;
+}
+
+/* Step 6a: what a restricted debit may pay, and until when either side may move money. */
+static struct ledger_result check_restrictions(const ledger *l, const struct ledger_cmd *c,
+                                               uint8_t kind, bool is_hold, uint32_t d,
+                                               uint32_t cr, int64_t ts)
+{
+    const struct wallet *dw = &l->wallets[d];
+    const struct wallet *cw = &l->wallets[cr];
+    if (dw->flags & WALLET_RESTRICTED) {
+        const struct restriction *r = restriction_of(l, dw);
+        if (ts >= r->expires_at) {
+            return result_make(JZ_FUNDS_EXPIRED, LEDGER_FIELD_DEBIT, ts);
+        }
+        if (kind != LEDGER_KIND_PAYMENT) {
+            return result_make(JZ_RESTRICTED_CATEGORY, LEDGER_FIELD_KIND, ts);
+        }
+        if (cw->kind != LEDGER_WALLET_MERCHANT || !mcc_allowed(r, cw->mcc)) {
+            return result_make(JZ_RESTRICTED_CATEGORY, LEDGER_FIELD_CREDIT, ts);
+        }
+        /* timeout_ms is at most JZ_HOLD_TIMEOUT_MAX_MS here (step 3): no overflow. */
+        if (is_hold && ts + c->timeout_ms > r->expires_at) {
+            return result_make(JZ_FUNDS_EXPIRED, LEDGER_FIELD_TIMEOUT_MS, ts);
+        }
+    }
+    if ((cw->flags & WALLET_RESTRICTED) && ts >= restriction_of(l, cw)->expires_at) {
+        return result_make(JZ_FUNDS_EXPIRED, LEDGER_FIELD_CREDIT, ts);
+    }
+    return result_make(JZ_OK, 0, ts);
+}
+
+/* Step 6: statuses, debit then credit. */
+static struct ledger_result check_statuses(const ledger *l, uint32_t d, uint32_t cr, int64_t ts)
+{
+    int code = status_code(l->wallets[d].status);
+    if (code != JZ_OK) {
+        return result_make(code, LEDGER_FIELD_DEBIT, ts);
+    }
+    code = status_code(l->wallets[cr].status);
+    if (code != JZ_OK) {
+        return result_make(code, LEDGER_FIELD_CREDIT, ts);
+    }
+    return result_make(JZ_OK, 0, ts);
+}
+
+/* Steps 7-10: limits, funds, cap, overflow. */
 static struct ledger_result check_money(const ledger *l, uint8_t kind, bool is_hold, uint32_t d,
                                         uint32_t cr, int64_t amount, int64_t ts)
 {
     const struct wallet *dw = &l->wallets[d];
     const struct wallet *cw = &l->wallets[cr];
-    int code = status_code(dw->status);
-    if (code != JZ_OK) {
-        return result_make(code, LEDGER_FIELD_DEBIT, ts);
-    }
-    code = status_code(cw->status);
-    if (code != JZ_OK) {
-        return result_make(code, LEDGER_FIELD_CREDIT, ts);
-    }
     if ((is_hold || kind_is_limited(kind)) && wallet_is_limited(dw)) {
         const struct ledger_tier_limits *lim = &l->cfg.tiers[dw->tier];
         int32_t day = ledger_day_of(ts);
@@ -769,6 +880,16 @@ static struct ledger_result validate_transfer(const ledger *l, const struct ledg
     r = check_authority(l, c, kind, (uint32_t)d, (uint32_t)cr, ts);
     if (r.code != JZ_OK) {
         return r;
+    }
+    r = check_statuses(l, (uint32_t)d, (uint32_t)cr, ts);
+    if (r.code != JZ_OK) {
+        return r;
+    }
+    if ((l->wallets[d].flags | l->wallets[cr].flags) & WALLET_RESTRICTED) {
+        r = check_restrictions(l, c, kind, is_hold, (uint32_t)d, (uint32_t)cr, ts);
+        if (r.code != JZ_OK) {
+            return r;
+        }
     }
     r = check_money(l, kind, is_hold, (uint32_t)d, (uint32_t)cr, c->amount, ts);
     if (r.code != JZ_OK) {
@@ -824,7 +945,7 @@ static void post_hold(ledger *l, const struct ledger_cmd *c, uint32_t d, uint32_
     uint32_t s = table_find(&l->hold_index, &c->id, hash, l->holds, sizeof *l->holds, &found);
     ASSERT(!found);
     l->hold_index.slots[s] = slot_make(hash, index);
-    heap_push(l, h->deadline, index);
+    heap_push(&l->hold_heap, h->deadline, index);
     undo_note(l, UNDO_HOLD, index);
 }
 
@@ -928,6 +1049,9 @@ static struct ledger_result apply_capture(ledger *l, const struct ledger_cmd *c,
     if (code != JZ_OK) {
         return result_make(code, LEDGER_FIELD_CREDIT, ts);
     }
+    if ((cw->flags & WALLET_RESTRICTED) && ts >= restriction_of(l, cw)->expires_at) {
+        return result_make(JZ_FUNDS_EXPIRED, LEDGER_FIELD_CREDIT, ts);
+    }
     if (!is_issuance(l, h->credit) && !is_treasury(l, h->credit) &&
         (__int128)cw->balance + amount > l->cfg.tiers[cw->tier].balance_cap) {
         return result_make(JZ_BALANCE_CAP_EXCEEDED, LEDGER_FIELD_CREDIT, ts);
@@ -958,13 +1082,44 @@ static struct ledger_result apply_void(ledger *l, const struct ledger_cmd *c, in
 
 static void expire_holds(ledger *l, int64_t ts)
 {
-    while (l->heap_count > 0 && l->heap[0].deadline <= ts) {
-        struct hold *h = &l->holds[l->heap[0].hold];
-        heap_pop(l);
+    while (l->hold_heap.count > 0 && l->hold_heap.e[0].deadline <= ts) {
+        struct hold *h = &l->holds[l->hold_heap.e[0].item];
+        heap_remove_at(&l->hold_heap, 0);
         if (h->status == LEDGER_HOLD_PENDING) {
             hold_release(l, h, h->amount);
             h->status = LEDGER_HOLD_EXPIRED;
         }
+    }
+}
+
+/* Moves an expired restricted wallet's balance home (ledger.h, ledger_apply_batch). */
+static void sweep_restriction(ledger *l, struct restriction *r, int64_t ts)
+{
+    struct wallet *w = &l->wallets[r->wallet];
+    uint32_t to = r->return_to;
+    if (l->wallets[to].status == LEDGER_STATUS_CLOSED) {
+        to = treasury_of(l, to);
+    }
+    /* Holds on a restricted wallet end by its expiry (step 6a), and expire_holds ran. */
+    ASSERT(w->held == 0 && w->balance >= 0 && !r->swept);
+    int64_t sum;
+    int64_t amount = w->balance;
+    if (jz_add_overflows(l->wallets[to].balance, amount, &sum)) {
+        amount = 0;
+    }
+    w->balance -= amount;
+    l->wallets[to].balance += amount;
+    r->swept = 1;
+    r->swept_at = ts;
+    r->swept_amount = amount;
+}
+
+static void sweep_expired(ledger *l, int64_t ts)
+{
+    while (l->expiry_heap.count > 0 && l->expiry_heap.e[0].deadline <= ts) {
+        struct restriction *r = &l->restrictions[l->expiry_heap.e[0].item];
+        heap_remove_at(&l->expiry_heap, 0);
+        sweep_restriction(l, r, ts);
     }
 }
 
@@ -1075,6 +1230,87 @@ static struct ledger_result apply_institution_create(ledger *l, const struct led
     return result_make(JZ_OK, 0, ts);
 }
 
+/* The restriction part of a replayed open: RETURN_TO, EXPIRES_AT, MCCS or NONE. */
+static int restriction_diff(const ledger *l, const struct wallet *w, const struct ledger_cmd *c)
+{
+    if (!(w->flags & WALLET_RESTRICTED)) {
+        return !jz_id_is_zero(&c->return_to) ? LEDGER_FIELD_RETURN_TO
+               : c->expires_at != 0          ? LEDGER_FIELD_EXPIRES_AT
+               : c->mcc_count != 0           ? LEDGER_FIELD_MCCS
+                                             : LEDGER_FIELD_NONE;
+    }
+    const struct restriction *r = restriction_of(l, w);
+    if (!jz_id_eq(&l->wallets[r->return_to].id, &c->return_to)) {
+        return LEDGER_FIELD_RETURN_TO;
+    }
+    if (r->expires_at != c->expires_at) {
+        return LEDGER_FIELD_EXPIRES_AT;
+    }
+    if (r->mcc_count != c->mcc_count ||
+        memcmp(r->mccs, c->mccs, sizeof r->mccs[0] * r->mcc_count) != 0) {
+        return LEDGER_FIELD_MCCS;
+    }
+    return LEDGER_FIELD_NONE;
+}
+
+/* The restriction of a new wallet (ledger.h, WALLET_OPEN); ok with *return_to set when
+ * there is one. */
+static struct ledger_result check_new_restriction(const ledger *l, const struct ledger_cmd *c,
+                                                  int64_t ts, uint32_t *return_to)
+{
+    if (c->expires_at == 0) {
+        bool other = !jz_id_is_zero(&c->return_to) || c->mcc_count != 0;
+        return result_make(other ? JZ_INVALID_FIELD : JZ_OK,
+                           other ? LEDGER_FIELD_EXPIRES_AT : 0, ts);
+    }
+    if (c->expires_at <= ts || c->expires_at - ts > JZ_RESTRICTION_MAX_MS) {
+        return result_make(JZ_INVALID_FIELD, LEDGER_FIELD_EXPIRES_AT, ts);
+    }
+    if (c->mcc_count > JZ_RESTRICTION_MCCS_MAX) {
+        return result_make(JZ_INVALID_FIELD, LEDGER_FIELD_MCCS, ts);
+    }
+    for (uint8_t i = 0; i < c->mcc_count; i++) {
+        if (c->mccs[i] < 1 || c->mccs[i] > 9999) {
+            return result_make(JZ_INVALID_FIELD, LEDGER_FIELD_MCCS, ts);
+        }
+    }
+    if (jz_id_is_zero(&c->return_to)) {
+        return result_make(JZ_INVALID_FIELD, LEDGER_FIELD_RETURN_TO, ts);
+    }
+    int64_t to = wallet_lookup(l, &c->return_to);
+    if (to < 0) {
+        return result_make(JZ_WALLET_NOT_FOUND, LEDGER_FIELD_RETURN_TO, ts);
+    }
+    if (is_issuance(l, (uint32_t)to) || (l->wallets[to].flags & WALLET_RESTRICTED)) {
+        return result_make(JZ_INVALID_FIELD, LEDGER_FIELD_RETURN_TO, ts);
+    }
+    *return_to = (uint32_t)to;
+    return result_make(JZ_OK, 0, ts);
+}
+
+static void restriction_insert(ledger *l, const struct ledger_cmd *c, uint32_t wallet,
+                               uint32_t return_to)
+{
+    ASSERT(l->restriction_count < l->cfg.restrictions_max);
+    uint32_t index = l->restriction_count++;
+    struct restriction *r = &l->restrictions[index];
+    memset(r, 0, sizeof *r);
+    r->wallet_id = c->id;
+    r->wallet = wallet;
+    r->return_to = return_to;
+    r->expires_at = c->expires_at;
+    r->mcc_count = c->mcc_count;
+    memcpy(r->mccs, c->mccs, sizeof r->mccs[0] * c->mcc_count);
+    l->wallets[wallet].flags |= WALLET_RESTRICTED;
+    bool found;
+    uint64_t hash = jz_id_hash(&c->id);
+    uint32_t s = table_find(&l->restriction_index, &c->id, hash, l->restrictions,
+                            sizeof *l->restrictions, &found);
+    ASSERT(!found);
+    l->restriction_index.slots[s] = slot_make(hash, index);
+    heap_push(&l->expiry_heap, r->expires_at, index);
+}
+
 static int wallet_open_diff(const ledger *l, const struct wallet *w, const struct ledger_cmd *c)
 {
     static const jz_id zero;
@@ -1097,7 +1333,7 @@ static int wallet_open_diff(const ledger *l, const struct wallet *w, const struc
     if (w->mcc != c->mcc) {
         return LEDGER_FIELD_MCC;
     }
-    return LEDGER_FIELD_NONE;
+    return restriction_diff(l, w, c);
 }
 
 static struct ledger_result apply_wallet_open(ledger *l, const struct ledger_cmd *c, int64_t ts)
@@ -1142,11 +1378,20 @@ static struct ledger_result apply_wallet_open(ledger *l, const struct ledger_cmd
         }
         parent = (uint32_t)p + 1;
     }
-    if (l->wallet_count == l->cfg.wallets_max) {
+    uint32_t return_to = UINT32_MAX;
+    struct ledger_result r = check_new_restriction(l, c, ts, &return_to);
+    if (r.code != JZ_OK) {
+        return r;
+    }
+    if (l->wallet_count == l->cfg.wallets_max ||
+        (c->expires_at != 0 && l->restriction_count == l->cfg.restrictions_max)) {
         return result_make(JZ_CAPACITY_EXCEEDED, 0, ts);
     }
-    wallet_insert(l, &c->id, c->actor, c->kind, c->tier, c->form, parent, c->mcc, ts);
-    return result_make(JZ_OK, 0, ts);
+    uint32_t w = wallet_insert(l, &c->id, c->actor, c->kind, c->tier, c->form, parent, c->mcc, ts);
+    if (c->expires_at != 0) {
+        restriction_insert(l, c, w, return_to);
+    }
+    return r;
 }
 
 /* Common checks of update and close: the wallet exists, is the actor's, is no treasury and
@@ -1381,6 +1626,7 @@ void ledger_apply_batch(ledger *l, int64_t timestamp, const struct ledger_cmd *c
     ASSERT(timestamp >= l->last_timestamp);
     l->last_timestamp = timestamp;
     expire_holds(l, timestamp);
+    sweep_expired(l, timestamp);
     for (uint32_t k = 0; k < PREFETCH_FAR && k < n; k++) {
         prefetch_slots(l, &cmds[k]);
     }
@@ -1437,6 +1683,17 @@ int ledger_wallet_get(const ledger *l, const jz_id *id, int64_t now, struct ledg
     v.day_out = day_out_at(w, day);
     v.year_out = year_out_at(w, year_of_day(day));
     v.created_at = w->created_at;
+    if (w->flags & WALLET_RESTRICTED) {
+        const struct restriction *r = restriction_of(l, w);
+        v.restricted = true;
+        v.swept = r->swept != 0;
+        v.mcc_count = r->mcc_count;
+        memcpy(v.mccs, r->mccs, sizeof v.mccs);
+        v.return_to = l->wallets[r->return_to].id;
+        v.expires_at = r->expires_at;
+        v.swept_at = r->swept_at;
+        v.swept_amount = r->swept_amount;
+    }
     *out = v;
     return 0;
 }
@@ -1553,13 +1810,33 @@ int ledger_check_invariants(const ledger *l, char *why, size_t why_len)
     if (held_total != pending_total) {
         return why_set(why, why_len, "held amounts differ from pending holds", 0);
     }
+    uint32_t unswept = 0;
+    for (uint32_t i = 0; i < l->restriction_count; i++) {
+        const struct restriction *r = &l->restrictions[i];
+        unswept += !r->swept;
+        if (!(l->wallets[r->wallet].flags & WALLET_RESTRICTED) ||
+            (r->swept && r->swept_at < r->expires_at) ||
+            (!r->swept && r->expires_at <= l->last_timestamp)) {
+            return why_set(why, why_len, "restriction not swept exactly at its expiry", i);
+        }
+    }
+    if (unswept != l->expiry_heap.count) {
+        return why_set(why, why_len, "restrictions to sweep differ from the expiry heap", 0);
+    }
     return 0;
 }
 
 /* ---- Serialisation ---- */
 
 #define LEDGER_STATE_MAGIC 0x534c5a4au /* "JZLS" */
-#define LEDGER_STATE_VERSION 1
+/* Version 2 appends the restrictions after the holds (a count, then the records); version 1
+ * states, written before restrictions existed, are still read (with none). */
+#define LEDGER_STATE_VERSION 2
+
+struct restrictions_header {
+    uint32_t count;
+    uint32_t pad;
+};
 
 struct state_header {
     uint32_t magic;
@@ -1601,6 +1878,13 @@ int ledger_serialize(const ledger *l, ledger_emit_fn emit, void *ctx)
     if (rc == 0) {
         rc = emit(ctx, l->holds, sizeof *l->holds * l->hold_count);
     }
+    struct restrictions_header rh = {.count = l->restriction_count};
+    if (rc == 0) {
+        rc = emit(ctx, &rh, sizeof rh);
+    }
+    if (rc == 0) {
+        rc = emit(ctx, l->restrictions, sizeof *l->restrictions * l->restriction_count);
+    }
     return rc;
 }
 
@@ -1640,7 +1924,21 @@ static int rebuild_indexes(ledger *l)
         }
         l->hold_index.slots[s] = slot_make(hash, i);
         if (h->status == LEDGER_HOLD_PENDING) {
-            heap_push(l, h->deadline, i);
+            heap_push(&l->hold_heap, h->deadline, i);
+        }
+    }
+    for (uint32_t i = 0; i < l->restriction_count; i++) {
+        const struct restriction *r = &l->restrictions[i];
+        bool found;
+        uint64_t hash = jz_id_hash(&r->wallet_id);
+        uint32_t s = table_find(&l->restriction_index, &r->wallet_id, hash, l->restrictions,
+                                sizeof *l->restrictions, &found);
+        if (found) {
+            return -1;
+        }
+        l->restriction_index.slots[s] = slot_make(hash, i);
+        if (!r->swept) {
+            heap_push(&l->expiry_heap, r->expires_at, i);
         }
     }
     return 0;
@@ -1653,14 +1951,25 @@ static bool state_records_valid(const ledger *l)
             return false;
         }
     }
+    uint32_t restricted = 0;
     for (uint32_t i = 0; i < l->wallet_count; i++) {
         const struct wallet *w = &l->wallets[i];
         if (w->operator_index >= l->inst_count || w->tier < 1 || w->tier > 4 ||
-            w->parent > l->wallet_count) {
+            w->parent > l->wallet_count || (w->flags & ~WALLET_RESTRICTED) != 0) {
+            return false;
+        }
+        restricted += (w->flags & WALLET_RESTRICTED) != 0;
+    }
+    for (uint32_t i = 0; i < l->restriction_count; i++) {
+        const struct restriction *r = &l->restrictions[i];
+        if (r->wallet >= l->wallet_count || r->return_to >= l->wallet_count ||
+            r->mcc_count > JZ_RESTRICTION_MCCS_MAX || r->swept > 1 ||
+            !jz_id_eq(&r->wallet_id, &l->wallets[r->wallet].id) ||
+            !(l->wallets[r->wallet].flags & WALLET_RESTRICTED)) {
             return false;
         }
     }
-    return true;
+    return restricted == l->restriction_count;
 }
 
 int ledger_deserialize(ledger *l, ledger_read_fn read, void *ctx)
@@ -1669,7 +1978,7 @@ int ledger_deserialize(ledger *l, ledger_read_fn read, void *ctx)
     if (l->wallet_count != 0 || l->inst_count != 0 || read(ctx, &h, sizeof h) != 0) {
         return -1;
     }
-    if (h.magic != LEDGER_STATE_MAGIC || h.version != LEDGER_STATE_VERSION ||
+    if (h.magic != LEDGER_STATE_MAGIC || (h.version != 1 && h.version != LEDGER_STATE_VERSION) ||
         h.idempotency_window_ms != l->cfg.idempotency_window_ms ||
         memcmp(h.tiers, l->cfg.tiers, sizeof h.tiers) != 0 ||
         h.wallet_count > l->cfg.wallets_max || h.xfer_count > l->cfg.transfers_max ||
@@ -1682,6 +1991,13 @@ int ledger_deserialize(ledger *l, ledger_read_fn read, void *ctx)
         read(ctx, l->holds, sizeof *l->holds * h.hold_count) != 0) {
         return -1;
     }
+    struct restrictions_header rh = {0};
+    if (h.version >= 2 &&
+        (read(ctx, &rh, sizeof rh) != 0 || rh.count > l->cfg.restrictions_max ||
+         read(ctx, l->restrictions, sizeof *l->restrictions * rh.count) != 0)) {
+        return -1;
+    }
+    l->restriction_count = rh.count;
     l->last_timestamp = h.last_timestamp;
     l->wallet_count = h.wallet_count;
     l->xfer_count = h.xfer_count;
@@ -1740,6 +2056,8 @@ static const char *const field_names[] = {
     [LEDGER_FIELD_PARENT] = "parent", [LEDGER_FIELD_STATUS] = "status",
     [LEDGER_FIELD_OPERATOR] = "operator", [LEDGER_FIELD_NAME] = "name",
     [LEDGER_FIELD_TREASURY] = "treasury", [LEDGER_FIELD_MCC] = "mcc",
+    [LEDGER_FIELD_RETURN_TO] = "return_to", [LEDGER_FIELD_EXPIRES_AT] = "expires_at",
+    [LEDGER_FIELD_MCCS] = "mccs",
 };
 
 static const char *name_of(const char *const *names, size_t count, int value)

@@ -8,7 +8,9 @@
  *   - conservation: the sum of all wallet balances, issuance account included, is zero;
  *   - only the issuance account (central's treasury) has a negative balance;
  *   - 0 <= held <= balance for every other wallet, and held equals the sum of its pending holds;
- *   - a hold leaves the pending state exactly once.
+ *   - a hold leaves the pending state exactly once;
+ *   - a restricted wallet is swept exactly once, at the first batch stamped at or after its
+ *     expiry, and holds nothing on it then (its holds end no later than its expiry).
  *
  * Commands reach the ledger in batches (at most JZ_BATCH_MAX). Each command gets one result.
  * This header is the contract for the reference model in tests/unit/test_ledger_model.c: the
@@ -116,8 +118,21 @@ enum ledger_field {
     LEDGER_FIELD_NAME,
     LEDGER_FIELD_TREASURY,
     LEDGER_FIELD_MCC,
+    LEDGER_FIELD_RETURN_TO,  /* a restriction's return-to wallet (wallet open) */
+    LEDGER_FIELD_EXPIRES_AT, /* a restriction's expiry (wallet open) */
+    LEDGER_FIELD_MCCS,       /* a restriction's merchant category codes (wallet open) */
     LEDGER_FIELD_COUNT
 };
+
+/* A restricted wallet (targeted funds, red envelopes, prepaid escrow: WALLET_OPEN below)
+ * names at most this many merchant category codes: a subsidy names a handful of trades
+ * (groceries, restaurants, transport), and a fixed array keeps the check allocation-free. */
+#define JZ_RESTRICTION_MCCS_MAX 8
+
+/* A restriction runs out at most this long after the wallet opens: subsidies, campaigns and
+ * prepaid services run for months, rarely years; a bound keeps expiries within reach of the
+ * tests and the sweep order meaningful. */
+#define JZ_RESTRICTION_MAX_MS (3LL * 366 * 24 * 3600 * 1000)
 
 /* Command flags. */
 #define LEDGER_FLAG_LINKED 0x01u /* transfer / hold create: chained to the next command */
@@ -166,6 +181,14 @@ struct ledger_cmd {
      * journal carries it to the holder store). */
     uint8_t holder[JZ_HOLDER_SEALED_MAX];
     uint8_t holder_len;
+    /* Wallet open: a restriction (targeted funds, red envelopes, prepaid escrow), when
+     * expires_at is nonzero. The wallet then pays only merchant wallets whose mcc is among
+     * mccs[0..mcc_count) (any merchant when mcc_count is 0), only by kind payment, and only
+     * before expires_at; at expires_at whatever it holds returns to return_to by itself. */
+    int64_t expires_at;
+    jz_id return_to;
+    uint16_t mccs[JZ_RESTRICTION_MCCS_MAX];
+    uint8_t mcc_count;
 };
 
 /* The outcome of one command. */
@@ -193,12 +216,14 @@ struct ledger_config {
     uint32_t wallets_max;     /* memory for wallets is sized from this */
     uint32_t transfers_max;   /* idempotency entries (transfers + holds) kept in memory */
     uint32_t holds_max;       /* holds of any status */
+    uint32_t restrictions_max; /* restricted wallets (0: none may be opened) */
     uint16_t institutions_max;
     int64_t idempotency_window_ms; /* >= 7 days */
     struct ledger_tier_limits tiers[5]; /* index 1..4; [0] unused */
 };
 
-/* The default configuration: DESIGN.md §2's table, a 7-day window, and the given sizes. */
+/* The default configuration: DESIGN.md §2's table, a 7-day window, and the given sizes
+ * (restrictions_max: a quarter of wallets_max, plus 64). */
 void ledger_config_default(struct ledger_config *cfg, uint32_t wallets_max,
                            uint32_t transfers_max);
 
@@ -215,8 +240,17 @@ const struct ledger_config *ledger_get_config(const ledger *l);
 /*
  * Applies a batch at time `timestamp` (ms since the epoch, UTC; must not be earlier than the
  * previous batch's). First, every pending hold with deadline <= timestamp expires (in
- * deadline order, ties by creation order). Then the commands run in order; results[i] is
- * the outcome of cmds[i]. n <= JZ_BATCH_MAX.
+ * deadline order, ties by creation order). Second, every restricted wallet with expires_at
+ * <= timestamp not yet swept is swept (in expires_at order, ties by order of opening): its
+ * whole balance moves to its return_to wallet, or to the treasury of return_to's operator
+ * when return_to is closed, whatever the statuses, caps and limits of either, without
+ * touching counters; the wallet's restriction then reads swept, with swept_at = timestamp
+ * and swept_amount. Nothing is held on it then: its holds ended by expires_at (TRANSFER
+ * step 6a), so the first pass expired them. Should the credit overflow int64 (more than
+ * 2^63 fen in circulation), nothing moves and swept_amount is 0: the money stays in the
+ * expired wallet, which nothing can debit. Because the sweep runs on the batch timestamp,
+ * replaying the journal sweeps the same wallets in the same batches. Then the commands run
+ * in order; results[i] is the outcome of cmds[i]. n <= JZ_BATCH_MAX.
  *
  * Per command (first failing check decides the code):
  *
@@ -234,12 +268,20 @@ const struct ledger_config *ledger_get_config(const ledger *l);
  *
  * WALLET_OPEN (holder, the sealed identity record, is carried, never read or compared):
  *   actor must be an operator (forbidden for central). id zero -> invalid_field ID.
- *   If the id exists: same operator, kind, tier, form, parent and mcc -> ok, replayed;
- *   otherwise id_conflict naming the first differing of OPERATOR, KIND, TIER, FORM, PARENT,
- *   MCC. kind must be personal|corporate|merchant (invalid_field KIND); tier 1-4 (TIER);
- *   form soft|hard (FORM). parent (credit) nonzero: must exist (wallet_not_found PARENT),
- *   belong to the actor (forbidden), have no parent itself and be active (invalid_field
- *   PARENT). Full -> capacity_exceeded. New wallet: active, balance 0.
+ *   If the id exists: same operator, kind, tier, form, parent, mcc and restriction (return_to,
+ *   expires_at, then the mcc list: count and codes in order) -> ok, replayed; otherwise
+ *   id_conflict naming the first differing of OPERATOR, KIND, TIER, FORM, PARENT, MCC,
+ *   RETURN_TO, EXPIRES_AT, MCCS. kind must be personal|corporate|merchant (invalid_field
+ *   KIND); tier 1-4 (TIER); form soft|hard (FORM). parent (credit) nonzero: must exist
+ *   (wallet_not_found PARENT), belong to the actor (forbidden), have no parent itself and be
+ *   active (invalid_field PARENT). Restriction: with expires_at zero, a nonzero return_to or
+ *   mcc_count -> invalid_field EXPIRES_AT; with expires_at nonzero: expires_at <= timestamp
+ *   or > timestamp + JZ_RESTRICTION_MAX_MS -> invalid_field EXPIRES_AT; mcc_count >
+ *   JZ_RESTRICTION_MCCS_MAX or a listed code outside 1..9999 -> invalid_field MCCS;
+ *   return_to zero -> invalid_field RETURN_TO; missing -> wallet_not_found RETURN_TO; the
+ *   issuance account or a restricted wallet -> invalid_field RETURN_TO (return_to may belong
+ *   to any institution: the funder's money goes back to it). Wallets full, then restrictions
+ *   full -> capacity_exceeded. New wallet: active, balance 0.
  *
  * WALLET_UPDATE: wallet (id) must exist (wallet_not_found ID), belong to the actor
  *   (forbidden), not be a treasury (forbidden) and not be closed (wallet_closed). tier 0 or
@@ -275,6 +317,13 @@ const struct ledger_config *ledger_get_config(const ledger *l);
  *      Holds: neither side I, actor owns debit.
  *   6. debit status: frozen -> wallet_frozen, lost -> wallet_lost, closed -> wallet_closed
  *      (field DEBIT); then the same for credit (field CREDIT).
+ *  6a. Restrictions. A restricted debit: timestamp >= its expires_at -> funds_expired DEBIT;
+ *      kind other than payment (a hold is a payment) -> restricted_category KIND; credit not
+ *      a merchant wallet, or mcc_count > 0 and the credit's mcc not among mccs ->
+ *      restricted_category CREDIT; a hold whose deadline (timestamp + timeout_ms) is after
+ *      expires_at -> funds_expired TIMEOUT_MS. Then a restricted credit: timestamp >= its
+ *      expires_at -> funds_expired CREDIT. (So no money enters or leaves a restricted wallet
+ *      at or after its expiry except by the sweep.)
  *   7. Limits of the debit's tier, only for kinds p2p, payment, bill (and holds), only when
  *      the debit is personal or corporate; counters are per calendar day and year in UTC+8
  *      and reset lazily when the day/year changes:
@@ -291,7 +340,8 @@ const struct ledger_config *ledger_get_config(const ledger *l);
  *
  * HOLD_CAPTURE (id = hold id, amount 0 = all): hold missing -> hold_not_found ID; actor must
  *   own the debit (forbidden); not pending -> already_resolved; amount < 0 or > hold amount
- *   -> amount_exceeds_hold AMOUNT; credit frozen/lost/closed -> wallet_* CREDIT; debit
+ *   -> amount_exceeds_hold AMOUNT; credit frozen/lost/closed -> wallet_* CREDIT; a
+ *   restricted credit at or after its expires_at -> funds_expired CREDIT; debit
  *   closed/lost/frozen is not checked (the money was reserved); cap on credit as in step 9.
  *   Moves the captured amount, releases the hold's held amount; the uncaptured rest is
  *   released from the counters if the day (year) is still the hold's.
@@ -332,6 +382,14 @@ struct ledger_wallet_view {
     uint8_t kind, tier, form, status;
     uint16_t mcc;
     int64_t balance, held, day_out, year_out, created_at;
+    /* The restriction, when restricted: the rest is zero otherwise. */
+    bool restricted;
+    bool swept;
+    uint8_t mcc_count;
+    uint16_t mccs[JZ_RESTRICTION_MCCS_MAX];
+    jz_id return_to;
+    int64_t expires_at;
+    int64_t swept_at, swept_amount; /* when swept: the batch timestamp, and what moved */
 };
 
 struct ledger_hold_view {
@@ -371,6 +429,11 @@ uint32_t ledger_institution_count(const ledger *l);
 uint64_t ledger_transfer_count(const ledger *l); /* idempotency entries in memory */
 uint32_t ledger_hold_count(const ledger *l);
 int64_t ledger_last_timestamp(const ledger *l);
+uint32_t ledger_restriction_count(const ledger *l);
+/* The earliest expires_at among restricted wallets not yet swept, or INT64_MAX: the batch
+ * stamped at or after it sweeps (a module that wants the sweep on time submits a command
+ * then). */
+int64_t ledger_next_expiry(const ledger *l);
 
 /* Sum of all balances (0 when conserved) computed by a full scan, with overflow checking;
  * returns 0 and writes *sum, or -1 if the sum overflowed. */

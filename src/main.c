@@ -20,7 +20,8 @@ static const char usage[] =
     "  token add|show|suspend|resume|delete   payment tokens (through the API)\n"
     "  demo [--data DIR] [--serve] a city pilot through the API, with a summary\n"
     "  card VERB --card FILE      a hard wallet: init, issue, load, pay, accept, sync, ...\n"
-    "  bench offline [...]        offline vouchers settled/s beside 1-core SM2 verify/s\n";
+    "  bench offline [...]        offline vouchers settled/s beside 1-core SM2 verify/s\n"
+    "  merchant|order|refund|bill|campaign ...   payment scenarios (each has --help)\n";
 
 int main(int argc, char **argv)
 {
@@ -37,6 +38,9 @@ int main(int argc, char **argv)
     }
     if (cli_client_owns(cmd, sub_argc, sub_argv)) {
         return cli_client(cmd, sub_argc, sub_argv);
+    }
+    if (cli_scenario_command(cmd)) {
+        return cli_scenarios(cmd, sub_argc, sub_argv);
     }
     if (strcmp(cmd, "audit") == 0) {
         return cli_audit(sub_argc, sub_argv);

@@ -9,7 +9,9 @@
  * idempotency window and hold deadlines. Every batch goes to the ledger and to the model
  * below; every result (code, field, replayed, timestamp) must match, and periodically and at
  * the end every wallet, hold and institution must match too. The first mismatch stops the
- * test with the seed, the batch, the command and both results.
+ * test with the seed, the batch, the command and both results. Restricted wallets (targeted
+ * funds: merchant categories, an expiry, a return-to wallet) are opened, funded, spent at
+ * right and wrong merchants, held on across their expiry, and swept at the batch start.
  *
  * The model is a second, independent reading of the contract in src/ledger.h, written from
  * the header's text alone (not from src/ledger.c): plain arrays, a trivial open-addressing
@@ -134,7 +136,8 @@ static const char *field_name(int f)
     static const char *const names[] = {"none",   "id",     "debit",    "credit",   "amount",
                                         "kind",   "ref",    "memo",     "linked",   "timeout_ms",
                                         "tier",   "form",   "parent",   "status",   "operator",
-                                        "name",   "treasury", "mcc"};
+                                        "name",   "treasury", "mcc",      "return_to",
+                                        "expires_at", "mccs"};
     _Static_assert(JZ_ARRAY_LEN(names) == LEDGER_FIELD_COUNT, "one name per field");
     return f >= 0 && f < LEDGER_FIELD_COUNT ? names[f] : "field?";
 }
@@ -251,6 +254,12 @@ struct m_wallet {
     int64_t day_out, year_out;
     int32_t day, year; /* the UTC+8 day and year the counters belong to */
     int64_t created_at;
+    /* A restriction (WALLET_OPEN with expires_at nonzero). */
+    bool restricted, swept;
+    int64_t expires_at, swept_at, swept_amount;
+    uint32_t return_to; /* wallet index */
+    uint8_t mcc_count;
+    uint16_t mccs[JZ_RESTRICTION_MCCS_MAX];
 };
 
 struct m_inst {
@@ -299,6 +308,7 @@ struct model {
     struct m_undo *undo; /* wallets as they were before the open chain touched them */
     uint32_t nundo, undo_cap;
     bool in_chain;
+    uint32_t nrestricted;
 };
 
 static void m_init(struct model *m, const struct ledger_config *cfg)
@@ -497,6 +507,66 @@ static struct ledger_result m_institution(struct model *m, const struct ledger_c
     return m_res(JZ_OK, LEDGER_FIELD_NONE, t);
 }
 
+/* The restriction part of a replayed open: "then RETURN_TO, EXPIRES_AT, MCCS". */
+static int m_restriction_diff(const struct model *m, const struct m_wallet *w,
+                              const struct ledger_cmd *c)
+{
+    static const jz_id zero;
+    const jz_id *to = w->restricted ? &m->w[w->return_to].id : &zero;
+    if (!jz_id_eq(to, &c->return_to)) {
+        return LEDGER_FIELD_RETURN_TO;
+    }
+    if ((w->restricted ? w->expires_at : 0) != c->expires_at) {
+        return LEDGER_FIELD_EXPIRES_AT;
+    }
+    uint8_t n = w->restricted ? w->mcc_count : 0;
+    if (n != c->mcc_count) {
+        return LEDGER_FIELD_MCCS;
+    }
+    for (uint8_t i = 0; i < n; i++) {
+        if (w->mccs[i] != c->mccs[i]) {
+            return LEDGER_FIELD_MCCS;
+        }
+    }
+    return LEDGER_FIELD_NONE;
+}
+
+/* The restriction checks of a new wallet, in the header's order: NONE when they pass (with
+ * *to the return-to wallet, or -1 for no restriction), LEDGER_FIELD_COUNT for
+ * wallet_not_found RETURN_TO, else the invalid field. */
+static int m_restriction_invalid(const struct model *m, const struct ledger_cmd *c, int64_t t,
+                                 int64_t *to)
+{
+    *to = -1;
+    if (c->expires_at == 0) {
+        return jz_id_is_zero(&c->return_to) && c->mcc_count == 0 ? LEDGER_FIELD_NONE
+                                                                 : LEDGER_FIELD_EXPIRES_AT;
+    }
+    if (c->expires_at <= t || (__int128)c->expires_at - t > JZ_RESTRICTION_MAX_MS) {
+        return LEDGER_FIELD_EXPIRES_AT;
+    }
+    if (c->mcc_count > JZ_RESTRICTION_MCCS_MAX) {
+        return LEDGER_FIELD_MCCS;
+    }
+    for (uint8_t i = 0; i < c->mcc_count; i++) {
+        if (c->mccs[i] < 1 || c->mccs[i] > 9999) {
+            return LEDGER_FIELD_MCCS;
+        }
+    }
+    if (jz_id_is_zero(&c->return_to)) {
+        return LEDGER_FIELD_RETURN_TO;
+    }
+    int64_t k = m_wallet_find(m, &c->return_to);
+    if (k < 0) {
+        return LEDGER_FIELD_COUNT;
+    }
+    if (k == M_ISSUANCE || m->w[k].restricted) {
+        return LEDGER_FIELD_RETURN_TO;
+    }
+    *to = k;
+    return LEDGER_FIELD_NONE;
+}
+
 static struct ledger_result m_wallet_open(struct model *m, const struct ledger_cmd *c, int64_t t)
 {
     if (m->inst[c->actor].kind != LEDGER_INST_OPERATOR) {
@@ -516,7 +586,7 @@ static struct ledger_result m_wallet_open(struct model *m, const struct ledger_c
                 : w->form != c->form             ? LEDGER_FIELD_FORM
                 : !jz_id_eq(&w->parent, &c->credit) ? LEDGER_FIELD_PARENT
                 : w->mcc != c->mcc               ? LEDGER_FIELD_MCC
-                                                 : LEDGER_FIELD_NONE;
+                                                 : m_restriction_diff(m, w, c);
         if (f != LEDGER_FIELD_NONE) {
             return m_res(JZ_ID_CONFLICT, f, t);
         }
@@ -545,10 +615,27 @@ static struct ledger_result m_wallet_open(struct model *m, const struct ledger_c
             return m_res(JZ_INVALID_FIELD, LEDGER_FIELD_PARENT, t);
         }
     }
-    if (m->nw >= m->w_cap) {
+    int64_t to = -1;
+    int f = m_restriction_invalid(m, c, t, &to);
+    if (f != LEDGER_FIELD_NONE) {
+        return m_res(f == LEDGER_FIELD_COUNT ? JZ_WALLET_NOT_FOUND : JZ_INVALID_FIELD,
+                     f == LEDGER_FIELD_COUNT ? LEDGER_FIELD_RETURN_TO : f, t);
+    }
+    /* "Wallets full, then restrictions full -> capacity_exceeded". */
+    if (m->nw >= m->w_cap || (c->expires_at != 0 && m->nrestricted >= m->cfg.restrictions_max)) {
         return m_res(JZ_CAPACITY_EXCEEDED, LEDGER_FIELD_NONE, t);
     }
-    m_wallet_add(m, &c->id, c->actor, c->kind, c->tier, c->form, &c->credit, c->mcc, t);
+    uint32_t nk = m_wallet_add(m, &c->id, c->actor, c->kind, c->tier, c->form, &c->credit,
+                               c->mcc, t);
+    if (c->expires_at != 0) {
+        struct m_wallet *w = &m->w[nk];
+        w->restricted = true;
+        w->expires_at = c->expires_at;
+        w->return_to = (uint32_t)to;
+        w->mcc_count = c->mcc_count;
+        memcpy(w->mccs, c->mccs, sizeof w->mccs[0] * c->mcc_count);
+        m->nrestricted++;
+    }
     return m_res(JZ_OK, LEDGER_FIELD_NONE, t);
 }
 
@@ -789,6 +876,37 @@ static struct ledger_result m_money_checks(const struct model *m, const struct l
     return m_res(JZ_OK, LEDGER_FIELD_NONE, t);
 }
 
+/* Step 6a: a restricted debit pays only listed merchants, by payment, before its expiry (a
+ * hold must end by then); a restricted credit takes nothing at or after its expiry. */
+static struct ledger_result m_restriction_checks(const struct model *m, const struct ledger_cmd *c,
+                                                 int kind, uint32_t d, uint32_t cr, int64_t t)
+{
+    const struct m_wallet *dw = &m->w[d];
+    const struct m_wallet *cw = &m->w[cr];
+    if (dw->restricted) {
+        if (t >= dw->expires_at) {
+            return m_res(JZ_FUNDS_EXPIRED, LEDGER_FIELD_DEBIT, t);
+        }
+        if (kind != LEDGER_KIND_PAYMENT) {
+            return m_res(JZ_RESTRICTED_CATEGORY, LEDGER_FIELD_KIND, t);
+        }
+        bool listed = dw->mcc_count == 0;
+        for (uint8_t i = 0; i < dw->mcc_count; i++) {
+            listed = listed || dw->mccs[i] == cw->mcc;
+        }
+        if (cw->kind != LEDGER_WALLET_MERCHANT || !listed) {
+            return m_res(JZ_RESTRICTED_CATEGORY, LEDGER_FIELD_CREDIT, t);
+        }
+        if (c->op == LEDGER_OP_HOLD_CREATE && (__int128)t + c->timeout_ms > dw->expires_at) {
+            return m_res(JZ_FUNDS_EXPIRED, LEDGER_FIELD_TIMEOUT_MS, t);
+        }
+    }
+    if (cw->restricted && t >= cw->expires_at) {
+        return m_res(JZ_FUNDS_EXPIRED, LEDGER_FIELD_CREDIT, t);
+    }
+    return m_res(JZ_OK, LEDGER_FIELD_NONE, t);
+}
+
 /* Steps 3-10 and the effect, for an id not seen before. *hold_out: the new hold, or -1. */
 static struct ledger_result m_transfer_new(struct model *m, const struct ledger_cmd *c,
                                            int64_t t, int32_t *hold_out)
@@ -824,7 +942,11 @@ static struct ledger_result m_transfer_new(struct model *m, const struct ledger_
     if (code != JZ_OK) {
         return m_res(code, LEDGER_FIELD_CREDIT, t);
     }
-    struct ledger_result r = m_money_checks(m, c, kind, (uint32_t)d, (uint32_t)cr, t);
+    struct ledger_result r = m_restriction_checks(m, c, kind, (uint32_t)d, (uint32_t)cr, t);
+    if (r.code != JZ_OK) {
+        return r;
+    }
+    r = m_money_checks(m, c, kind, (uint32_t)d, (uint32_t)cr, t);
     if (r.code != JZ_OK) {
         return r;
     }
@@ -1009,6 +1131,9 @@ static struct ledger_result m_capture(struct model *m, const struct ledger_cmd *
     if (code != JZ_OK) {
         return m_res(code, LEDGER_FIELD_CREDIT, t);
     }
+    if (cw->restricted && t >= cw->expires_at) {
+        return m_res(JZ_FUNDS_EXPIRED, LEDGER_FIELD_CREDIT, t);
+    }
     int64_t cap = m_cap(m, hd->credit);
     if (cap >= 0 && (__int128)cw->balance + take > cap) {
         return m_res(JZ_BALANCE_CAP_EXCEEDED, M_CAP_FIELD, t);
@@ -1069,6 +1194,40 @@ static void m_expire(struct model *m, int64_t t)
         struct m_hold *hd = &m->h[due[i].index];
         m_release(m, hd, hd->amount, t);
         hd->status = LEDGER_HOLD_EXPIRED;
+    }
+    free(due);
+}
+
+/* Batch start, after the holds: every restricted wallet past its expiry and not yet swept
+ * sends its whole balance home, by expiry then order of opening. "when return_to is closed,
+ * to the treasury of return_to's operator"; "Should the credit overflow int64 ... nothing
+ * moves and swept_amount is 0". */
+static void m_sweep(struct model *m, int64_t t)
+{
+    uint32_t n = 0;
+    struct m_due *due = calloc(m->nw + 1, sizeof *due);
+    ASSERT(due != NULL);
+    for (uint32_t i = 0; i < m->nw; i++) {
+        if (m->w[i].restricted && !m->w[i].swept && m->w[i].expires_at <= t) {
+            due[n].deadline = m->w[i].expires_at;
+            due[n].index = i;
+            n++;
+        }
+    }
+    qsort(due, n, sizeof *due, m_due_cmp);
+    for (uint32_t i = 0; i < n; i++) {
+        struct m_wallet *w = &m->w[due[i].index];
+        uint32_t to = w->return_to;
+        if (m->w[to].status == LEDGER_STATUS_CLOSED) {
+            to = m->inst[m->w[to].op].treasury;
+        }
+        ASSERT(w->held == 0);
+        int64_t amount = m_fits((__int128)m->w[to].balance + w->balance) ? w->balance : 0;
+        w->balance -= amount;
+        m->w[to].balance += amount;
+        w->swept = true;
+        w->swept_at = t;
+        w->swept_amount = amount;
     }
     free(due);
 }
@@ -1181,6 +1340,7 @@ static void m_apply_batch(struct model *m, int64_t t, const struct ledger_cmd *c
                           struct ledger_result *res)
 {
     m_expire(m, t);
+    m_sweep(m, t);
     uint32_t i = 0;
     while (i < n) {
         if (!(cmds[i].flags & LEDGER_FLAG_LINKED)) {
@@ -1249,6 +1409,7 @@ struct profile {
 #define G_OPENS 1024
 #define G_HOLDS 2048
 #define G_HOT 24
+#define G_RESTRICTED 64
 
 struct gen {
     struct rng r;
@@ -1262,6 +1423,8 @@ struct gen {
     jz_id holds[G_HOLDS]; /* ring of hold ids */
     uint64_t nholds;
     uint32_t hot[G_HOT]; /* wallets used often, so that limits and funds bite */
+    jz_id restricted[G_RESTRICTED]; /* ring of restricted opens (which may have failed) */
+    uint64_t nrestricted;
     uint32_t next_op;
     uint32_t chain_left; /* fresh members still to link after this one */
     bool careful;        /* the open chain is made of likely successes ... */
@@ -1688,6 +1851,142 @@ static void g_resolve(struct gen *g, struct ledger_cmd *c, uint8_t op)
     }
 }
 
+static const uint16_t g_mccs[] = {5411, 5812, 4900, 5999, 7011};
+
+static uint16_t g_mcc(struct gen *g)
+{
+    return g_mccs[rng_below(&g->r, JZ_ARRAY_LEN(g_mccs))];
+}
+
+/* A restriction for a wallet open: mostly valid, sometimes each way of being wrong. */
+static void g_restriction(struct gen *g, struct ledger_cmd *c)
+{
+    const struct model *m = g->m;
+    uint64_t roll = rng_below(&g->r, 1000);
+    c->expires_at = roll < 300   ? g->now + rng_range(&g->r, 1, 5000)
+                    : roll < 650 ? g->now + rng_range(&g->r, 5000, 3 * 3600000)
+                    : roll < 900 ? g->now + rng_range(&g->r, 3 * 3600000, 40 * MS_PER_DAY)
+                    : roll < 930 ? g->now + JZ_RESTRICTION_MAX_MS + rng_range(&g->r, -1, 1)
+                    : roll < 960 ? g->now - rng_range(&g->r, 0, 1000)
+                                 : 0; /* with the other fields set: invalid */
+    c->mcc_count = (uint8_t)rng_below(&g->r, 4);
+    for (uint8_t i = 0; i < c->mcc_count; i++) {
+        c->mccs[i] = g_mcc(g);
+    }
+    roll = rng_below(&g->r, 1000);
+    if (roll < 20) {
+        c->mcc_count = JZ_RESTRICTION_MCCS_MAX + 1;
+    } else if (roll < 40 && c->mcc_count > 0) {
+        c->mccs[0] = rng_chance(&g->r, 500) ? 0 : 10000;
+    } else if (roll < 60) {
+        c->mcc_count = JZ_RESTRICTION_MCCS_MAX;
+        for (uint8_t i = 0; i < c->mcc_count; i++) {
+            c->mccs[i] = (uint16_t)rng_range(&g->r, 1, 9999);
+        }
+    }
+    roll = rng_below(&g->r, 1000);
+    c->return_to = roll < 20   ? (jz_id){{0}}
+                   : roll < 40 ? g_fresh_id(g)
+                   : roll < 55 ? m->w[M_ISSUANCE].id
+                   : roll < 75 && g->nrestricted > 0
+                       ? g->restricted[rng_below(&g->r, g->nrestricted < G_RESTRICTED
+                                                             ? g->nrestricted : G_RESTRICTED)]
+                   : roll < 200 ? m->w[m->inst[g_operator(g)].treasury].id
+                                : m->w[g_any_wallet(g)].id;
+    g->restricted[g->nrestricted % G_RESTRICTED] = c->id;
+    g->nrestricted++;
+}
+
+/* A restricted wallet the model has (-1 when none turns up). */
+static int64_t g_restricted_wallet(struct gen *g)
+{
+    uint64_t n = g->nrestricted < G_RESTRICTED ? g->nrestricted : G_RESTRICTED;
+    for (int i = 0; i < 8 && n > 0; i++) {
+        int64_t k = m_wallet_find(g->m, &g->restricted[rng_below(&g->r, n)]);
+        if (k >= 0 && g->m->w[k].restricted) {
+            return k;
+        }
+    }
+    return -1;
+}
+
+/* A merchant wallet, one whose mcc a restricted wallet lists when asked and one turns up. */
+static uint32_t g_merchant_for(struct gen *g, const struct m_wallet *payer, bool listed)
+{
+    uint32_t k = g_any_wallet(g);
+    for (int i = 0; i < 48; i++) {
+        uint32_t x = g_any_wallet(g);
+        const struct m_wallet *w = &g->m->w[x];
+        if (w->kind != LEDGER_WALLET_MERCHANT || w->status != LEDGER_STATUS_ACTIVE) {
+            continue;
+        }
+        k = x;
+        bool in = payer->mcc_count == 0;
+        for (uint8_t j = 0; j < payer->mcc_count; j++) {
+            in = in || payer->mccs[j] == w->mcc;
+        }
+        if (in == listed) {
+            break;
+        }
+    }
+    return k;
+}
+
+/* Money into, out of and held on restricted wallets: funding, payments at listed and unlisted
+ * merchants and of other kinds, holds that end before, at and after the expiry. */
+static void g_restricted(struct gen *g, struct ledger_cmd *c, bool careful)
+{
+    const struct model *m = g->m;
+    int64_t k = g_restricted_wallet(g);
+    if (k < 0) {
+        g_transfer(g, c, careful);
+        return;
+    }
+    const struct m_wallet *rw = &m->w[k];
+    memset(c, 0, sizeof *c);
+    c->id = g_fresh_id(g);
+    c->op = LEDGER_OP_TRANSFER;
+    uint64_t roll = rng_below(&g->r, 1000);
+    if (roll < 350) {
+        /* Funding: exchange_in from its treasury, or a transfer from another wallet. */
+        uint32_t from = rng_chance(&g->r, 600) ? m->inst[rw->op].treasury : g_wallet_of(g, rw->op);
+        c->kind = from == m->inst[rw->op].treasury ? LEDGER_KIND_EXCHANGE_IN
+                  : rng_chance(&g->r, 500)         ? LEDGER_KIND_DISBURSEMENT
+                                                   : LEDGER_KIND_P2P;
+        c->debit = m->w[from].id;
+        c->credit = rw->id;
+        c->actor = m->w[from].op;
+        int64_t room = m_cap(m, (uint32_t)k) < 0 ? g->p->amount_max
+                                                 : m_cap(m, (uint32_t)k) - rw->balance;
+        c->amount = rng_range(&g->r, 1, room > 1 ? (room < g_avail(g, from) ? room : g_avail(g, from)) : 1);
+        if (c->amount < 1) {
+            c->amount = 1;
+        }
+    } else {
+        bool listed = rng_chance(&g->r, 800);
+        uint32_t to = g_merchant_for(g, rw, listed);
+        c->debit = rw->id;
+        c->credit = m->w[to].id;
+        c->actor = rw->op;
+        c->kind = rng_chance(&g->r, 880) ? LEDGER_KIND_PAYMENT : (uint8_t)g_kind(g, true);
+        int64_t avail = rw->balance - rw->held;
+        c->amount = rng_range(&g->r, 1, avail / 3 > 1 ? avail / 3 : 1);
+        if (roll >= 800) {
+            /* A hold: ending before, exactly at or after the expiry. */
+            c->op = LEDGER_OP_HOLD_CREATE;
+            int64_t left = rw->expires_at - g->now;
+            c->timeout_ms = left < 1 ? rng_range(&g->r, 1, 5000)
+                                     : left + rng_range(&g->r, left > 2000 ? -2000 : 1 - left, 1);
+            if (c->timeout_ms > JZ_HOLD_TIMEOUT_MAX_MS) {
+                c->timeout_ms = JZ_HOLD_TIMEOUT_MAX_MS;
+            }
+        }
+    }
+    if (!careful) {
+        g_perturb(g, c);
+    }
+}
+
 static void g_open(struct gen *g, struct ledger_cmd *c)
 {
     const struct model *m = g->m;
@@ -1709,6 +2008,22 @@ static void g_open(struct gen *g, struct ledger_cmd *c)
             break;
         case 4:
             c->mcc = (uint16_t)rng_below(&g->r, 10000);
+            break;
+        case 5:
+            if (c->expires_at != 0 || rng_chance(&g->r, 200)) {
+                switch (rng_below(&g->r, 3)) {
+                case 0:
+                    c->return_to = g->m->w[g_any_wallet(g)].id;
+                    break;
+                case 1:
+                    c->expires_at += 1;
+                    break;
+                default:
+                    c->mcc_count = (uint8_t)((c->mcc_count + 1) % (JZ_RESTRICTION_MCCS_MAX + 1));
+                    c->mccs[0] = g_mcc(g);
+                    break;
+                }
+            }
             break;
         default:
             break;
@@ -1744,8 +2059,10 @@ static void g_open(struct gen *g, struct ledger_cmd *c)
     } else if (roll >= 950) {
         c->credit = g_fresh_id(g);
     }
-    static const uint16_t mccs[] = {5411, 5812, 4900, 5999, 7011};
-    c->mcc = rng_chance(&g->r, 500) ? 0 : mccs[rng_below(&g->r, JZ_ARRAY_LEN(mccs))];
+    c->mcc = rng_chance(&g->r, 500) ? 0 : g_mcc(g);
+    if (rng_chance(&g->r, 250)) {
+        g_restriction(g, c);
+    }
     g->opens[g->nopens % G_OPENS] = *c;
     g->nopens++;
 }
@@ -1969,6 +2286,8 @@ static void g_linkable(struct gen *g, struct ledger_cmd *c)
         fresh = false;
     } else if (roll < 250) {
         g_hold(g, c, g->careful);
+    } else if (roll < 340 && g->nrestricted > 0) {
+        g_restricted(g, c, g->careful);
     } else {
         g_transfer(g, c, g->careful);
     }
@@ -2125,6 +2444,16 @@ static void g_advance(struct gen *g)
     } else if (roll < 974) {
         int64_t target = cal_next_year(t) - rng_range(&g->r, 1, 3000);
         t = target > t ? target : t + 1;
+    } else if (roll < 984 && g->nrestricted > 0) {
+        /* To a restricted wallet's expiry exactly ("expires_at <= timestamp"), or 1 ms
+         * before. */
+        int64_t k = m_wallet_find(g->m, &g->restricted[(g->nrestricted - 1 -
+                                                        rng_below(&g->r, g->nrestricted < 16
+                                                                             ? g->nrestricted : 16)) %
+                                                       G_RESTRICTED]);
+        int64_t target = k >= 0 && g->m->w[k].restricted ? g->m->w[k].expires_at - (int64_t)rng_below(&g->r, 2)
+                                                          : t + 1;
+        t = target > t && target - t < 40 * MS_PER_DAY ? target : t + 1;
     } else if (roll < 994 && g->m->nh > 0) {
         /* To a recent hold's deadline exactly ("deadline <= timestamp"), or 1 ms before. */
         uint32_t recent = g->m->nh < 16 ? g->m->nh : 16;
@@ -2187,6 +2516,9 @@ static uint32_t g_setup_wallets(struct gen *g, struct ledger_cmd *cmds)
             c->kind = (uint8_t)(1 + i % 3);
             c->tier = (uint8_t)(1 + (i / 3) % 4);
             c->form = LEDGER_FORM_SOFT;
+            if (c->kind == LEDGER_WALLET_MERCHANT) {
+                c->mcc = g_mccs[(i / 3) % JZ_ARRAY_LEN(g_mccs)];
+            }
             g->opens[g->nopens % G_OPENS] = *c;
             g->nopens++;
         }
@@ -2213,6 +2545,7 @@ struct harness {
     uint64_t stats[LEDGER_OP_MAX + 1][JZ_RESULT_COUNT]; /* results by op and code */
     uint64_t replayed;
     uint64_t chains, chains_failed, chains_open, chains_ok;
+    uint64_t restricted_paid; /* successful transfers and holds out of restricted wallets */
 };
 
 static struct harness *h_new(const char *label, uint64_t seed, const struct ledger_config *cfg,
@@ -2396,6 +2729,10 @@ static bool h_apply(struct harness *h, int64_t t, const struct ledger_cmd *cmds,
         }
     }
     for (uint32_t i = 0; i < n; i++) {
+        if (h->mres[i].code == JZ_OK && !h->mres[i].replayed && m_linkable(&cmds[i])) {
+            int64_t d = m_wallet_find(&h->m, &cmds[i].debit);
+            h->restricted_paid += d >= 0 && h->m.w[d].restricted;
+        }
         if (cmds[i].op <= LEDGER_OP_MAX && h->mres[i].code < JZ_RESULT_COUNT) {
             h->stats[cmds[i].op][h->mres[i].code]++;
         }
@@ -2441,6 +2778,15 @@ static void h_print_stats(const struct harness *h)
     printf("  holds: %u pending, %u captured, %u voided, %u expired\n",
            by_status[LEDGER_HOLD_PENDING], by_status[LEDGER_HOLD_CAPTURED],
            by_status[LEDGER_HOLD_VOIDED], by_status[LEDGER_HOLD_EXPIRED]);
+    uint32_t swept = 0;
+    uint32_t swept_money = 0;
+    for (uint32_t i = 0; i < h->m.nw; i++) {
+        swept += h->m.w[i].swept;
+        swept_money += h->m.w[i].swept && h->m.w[i].swept_amount > 0;
+    }
+    printf("  restricted wallets: %u, %u swept (%u with money), %" PRIu64
+           " successful payments out of them\n",
+           h->m.nrestricted, swept, swept_money, h->restricted_paid);
     for (int op = 1; op <= LEDGER_OP_MAX; op++) {
         printf("  %-18s", op_name(op));
         for (int code = 0; code < JZ_RESULT_COUNT; code++) {
@@ -2493,6 +2839,17 @@ static bool h_compare_wallets(const struct harness *h, int k)
         SAME("wallet day_out", &w->id, v.day_out, m_day_out(w, h->now));
         SAME("wallet year_out", &w->id, v.year_out, m_year_out(w, h->now));
         SAME("wallet created_at", &w->id, v.created_at, w->created_at);
+        SAME("wallet restricted", &w->id, v.restricted, w->restricted);
+        if (w->restricted) {
+            SAME("restriction return_to", &w->id, jz_id_eq(&v.return_to, &m->w[w->return_to].id), 1);
+            SAME("restriction expires_at", &w->id, v.expires_at, w->expires_at);
+            SAME("restriction mcc_count", &w->id, v.mcc_count, w->mcc_count);
+            SAME("restriction mccs", &w->id,
+                 memcmp(v.mccs, w->mccs, sizeof v.mccs[0] * w->mcc_count), 0);
+            SAME("restriction swept", &w->id, v.swept, w->swept);
+            SAME("restriction swept_at", &w->id, v.swept_at, w->swept_at);
+            SAME("restriction swept_amount", &w->id, v.swept_amount, w->swept_amount);
+        }
     }
     return true;
 }
@@ -2597,6 +2954,15 @@ static bool h_compare_state(struct harness *h)
         SAME("ledger_institution_count", NULL, ledger_institution_count(h->l[k]), m->ninst);
         SAME("ledger_transfer_count", NULL, ledger_transfer_count(h->l[k]), m->ne);
         SAME("ledger_last_timestamp", NULL, ledger_last_timestamp(h->l[k]), h->now);
+        SAME("ledger_restriction_count", NULL, ledger_restriction_count(h->l[k]),
+             m->nrestricted);
+        int64_t next = INT64_MAX;
+        for (uint32_t i = 0; i < m->nw; i++) {
+            if (m->w[i].restricted && !m->w[i].swept && m->w[i].expires_at < next) {
+                next = m->w[i].expires_at;
+            }
+        }
+        SAME("ledger_next_expiry", NULL, ledger_next_expiry(h->l[k]), next);
         if (!h_compare_wallets(h, k) || !h_compare_holds(h, k) || !h_compare_ids(h, k) ||
             !h_compare_institutions(h, k)) {
             return false;
