@@ -68,6 +68,7 @@ struct demo {
     _Atomic uint64_t opened, funded, posted, refused, failed;
     uint32_t cards;           /* hard-wallet pairs */
     uint64_t cards_issued, vouchers_accepted, vouchers_settled, double_spends;
+    uint64_t orders_paid, refunds, bills_paid, winners, disbursed;
     uint64_t codes_limit;
     double pay_seconds;
 };
@@ -624,6 +625,275 @@ static int phase_cards(struct demo *d)
     return 0;
 }
 
+/* ---- Phase: merchants, bills, a red-envelope campaign, targeted funds ---- */
+
+/* A signed request with a JSON body built from fmt; the answer parsed into *out (may be
+ * NULL). Returns the HTTP status (2xx on success), or -1 on a transport failure. */
+static int demo_call(jz_client *cl, const char *method, const char *path, json_t **out,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static int demo_call(jz_client *cl, const char *method, const char *path, json_t **out,
+                     const char *fmt, ...)
+{
+    char body[8192];
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(body, sizeof body, fmt, ap);
+        va_end(ap);
+    }
+    const char *resp = NULL;
+    size_t len = 0;
+    jz_error err;
+    int rc = jz_request(cl, method, path, fmt ? body : NULL, &resp, &len, &err);
+    if (out) {
+        *out = rc == 0 ? json_loadb(resp, len, 0, NULL) : NULL;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "\njiaozi demo: %s %s: %s %s\n", method, path, err.code, err.message);
+        return err.http_status ? err.http_status : -1;
+    }
+    return jz_client_last_status(cl);
+}
+
+static const char *jstr_of(json_t *o, const char *key)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    return v ? v : "";
+}
+
+/* A merchant record (and its own API key) for merchant wallet (op, index); the key is kept
+ * in DIR/credentials/merchant-OP-INDEX.json, so a rerun uses the same one. */
+static jz_client *demo_merchant(struct demo *d, jz_client *opc, int op, uint32_t index)
+{
+    char path[4096], wallet[JZ_ID_SIZE];
+    snprintf(path, sizeof path, "%s/credentials/merchant-%d-%u.json", d->dir, op, index);
+    jz_credentials c;
+    jz_error err;
+    if (jz_credentials_load(path, &c, &err) != 0) {
+        demo_id(wallet, 'W', (uint32_t)op, index);
+        json_t *o = NULL;
+        if (demo_call(opc, "POST", "/v1/merchants", &o, "{\"wallet\":\"%s\",\"name\":\"Shop %u\"}",
+                      wallet, index) != 201 || !o) {
+            json_decref(o);
+            return NULL;
+        }
+        memset(&c, 0, sizeof c);
+        snprintf(c.institution, sizeof c.institution, "%s", operator_ids[op]);
+        snprintf(c.key_id, sizeof c.key_id, "%s", jstr_of(o, "key_id"));
+        snprintf(c.secret, sizeof c.secret, "%s", jstr_of(o, "secret"));
+        snprintf(c.url, sizeof c.url, "%s", d->url);
+        json_decref(o);
+        if (jz_credentials_save(&c, path, &err) != 0) {
+            return NULL;
+        }
+    }
+    jz_client *m = jz_client_new(d->url, c.key_id, c.secret, &err);
+    jz_credentials_clear(&c);
+    return m;
+}
+
+/* Shops at icbc sell to ccb's customers through dynamic QR codes; one order in four is
+ * partly refunded. */
+static int phase_orders(struct demo *d, jz_client **ops, uint32_t shops)
+{
+    uint32_t merchants = (d->wallets - 1) / MERCHANT_EVERY + 1;
+    shops = shops < merchants ? shops : merchants;
+    for (uint32_t sh = 0; sh < shops; sh++) {
+        uint32_t shop = sh * MERCHANT_EVERY;
+        jz_client *m = demo_merchant(d, ops[0], 0, shop);
+        if (!m) {
+            return -1;
+        }
+        for (int k = 0; k < 4; k++) {
+            json_t *o = NULL, *p = NULL;
+            char payer[JZ_ID_SIZE], rid[JZ_ID_SIZE], path[160];
+            demo_id(payer, 'W', 1, personal(d, 11 + sh * 13 + (uint32_t)k));
+            int64_t amount = 880 + 120 * k;
+            int st = demo_call(m, "POST", "/v1/orders", &o,
+                               "{\"amount\":%" PRId64 ",\"expires_at\":%" PRId64
+                               ",\"ref\":\"demo\"}",
+                               amount, (int64_t)time(NULL) * 1000 + 3600000);
+            if (st != 201 || demo_call(ops[1], "POST", "/v1/pay", &p,
+                                       "{\"qr\":\"%s\",\"debit\":\"%s\"}", jstr_of(o, "qr"),
+                                       payer) / 100 != 2) {
+                json_decref(o);
+                json_decref(p);
+                jz_client_free(m);
+                return -1;
+            }
+            d->orders_paid++;
+            if (k == 0) {
+                snprintf(path, sizeof path, "/v1/orders/%s/refunds", jstr_of(o, "id"));
+                jz_id_new(rid); /* the order is new each run, so its refund is too */
+                if (demo_call(m, "POST", path, NULL, "{\"id\":\"%s\",\"amount\":%" PRId64 "}",
+                              rid, amount / 2) / 100 == 2) {
+                    d->refunds++;
+                }
+            }
+            json_decref(o);
+            json_decref(p);
+        }
+        jz_client_free(m);
+        progress("merchants, orders", sh + 1, shops);
+    }
+    return 0;
+}
+
+/* The water company (a ccb merchant wallet) uploads a bill file; alipay's customers pay. */
+static int phase_bills(struct demo *d, jz_client **ops, uint32_t count)
+{
+    char biller[JZ_ID_SIZE], path[200], csv[6000];
+    demo_id(biller, 'W', 1, 0); /* ccb's first merchant wallet */
+    int st = demo_call(ops[1], "POST", "/v1/billers", NULL,
+                       "{\"wallet\":\"%s\",\"name\":\"Chengdu Water\",\"category\":\"water\"}",
+                       biller);
+    if (st != 201 && st != 200) {
+        return -1;
+    }
+    int n = snprintf(csv, sizeof csv, "reference,amount,due_date,payer_name\\n");
+    for (uint32_t i = 0; i < count && n < (int)sizeof csv - 100; i++) {
+        n += snprintf(csv + n, sizeof csv - (size_t)n, "WTR-%04u,%u,2026-12-31,Payer %u\\n", i,
+                      2000 + 37 * i, i);
+    }
+    snprintf(path, sizeof path, "/v1/billers/%s/bills", biller);
+    if (demo_call(ops[1], "POST", path, NULL, "{\"csv\":\"%s\"}", csv) != 200) {
+        return -1;
+    }
+    snprintf(path, sizeof path, "/v1/billers/%s/payments", biller);
+    for (uint32_t i = 0; i < count; i++) {
+        char payer[JZ_ID_SIZE];
+        demo_id(payer, 'W', 2, personal(d, 17 + i * 3));
+        st = demo_call(ops[2], "POST", path, NULL,
+                       "{\"reference\":\"WTR-%04u\",\"debit\":\"%s\",\"amount\":%u}", i, payer,
+                       2000 + 37 * i);
+        d->bills_paid += st / 100 == 2;
+        progress("bills", i + 1, count);
+    }
+    return 0;
+}
+
+/* icbc runs a red-envelope campaign: a funded pool, registrations from every operator for two
+ * seconds, a draw from a seed committed to beforehand, prizes spendable at grocers only. */
+static int phase_campaign(struct demo *d, jz_client **ops, uint32_t registrants)
+{
+    char done[4096];
+    snprintf(done, sizeof done, "%s/campaign.done", d->dir);
+    if (access(done, F_OK) == 0) {
+        return 0; /* drawn by an earlier run: the prizes are spent or on their way home */
+    }
+    char cid[JZ_ID_SIZE], pool[JZ_ID_SIZE], tid[JZ_ID_SIZE], path[200], seed_hex[65], com_hex[65];
+    uint8_t seed[32], com[CRYPTO_SM3_BYTES];
+    if (crypto_random(seed, sizeof seed) != 0 || crypto_sm3(seed, sizeof seed, com) != 0) {
+        return -1;
+    }
+    jz_hex_encode(seed, sizeof seed, seed_hex);
+    jz_hex_encode(com, sizeof com, com_hex);
+    jz_id_new(cid);
+    demo_id(pool, 'W', 0, personal(d, 3));
+    /* The pool gets the prizes' money from icbc's treasury first. */
+    jz_transfer_spec t = {.debit = d->ops[0].treasury, .credit = pool,
+                          .amount = 1000 * (int64_t)registrants, .kind = "exchange_in"};
+    jz_transfer got;
+    jz_error err;
+    jz_id_new(tid);
+    t.id = tid;
+    if (jz_transfer_create(ops[0], &t, &got, &err) != 0) {
+        fprintf(stderr, "\njiaozi demo: campaign pool: %s\n", err.message);
+        return -1;
+    }
+    int64_t now = (int64_t)time(NULL) * 1000;
+    int64_t closes = now + 2000;
+    if (demo_call(ops[0], "POST", "/v1/campaigns", NULL,
+                  "{\"id\":\"%s\",\"name\":\"Chengdu spring red envelopes\",\"pool\":\"%s\","
+                  "\"amount\":1000,\"winners\":%u,\"registration_opens_at\":%" PRId64
+                  ",\"registration_closes_at\":%" PRId64 ",\"spend_expires_at\":%" PRId64
+                  ",\"mccs\":[5411,5812],\"seed_commitment\":\"%s\"}",
+                  cid, pool, registrants / 2, now, closes, (int64_t)(now + 7 * 86400000LL), com_hex) != 201) {
+        return -1;
+    }
+    snprintf(path, sizeof path, "/v1/campaigns/%s/registrations", cid);
+    for (uint32_t i = 0; i < registrants; i++) {
+        int op = (int)(i % OPERATORS);
+        char w[JZ_ID_SIZE];
+        demo_id(w, 'W', (uint32_t)op, personal(d, 101 + i * 5));
+        demo_call(ops[op], "POST", path, NULL, "{\"wallet\":\"%s\"}", w);
+        progress("red envelopes", i + 1, registrants + 1);
+    }
+    while ((int64_t)time(NULL) * 1000 < closes + 200) {
+        usleep(100000);
+    }
+    json_t *o = NULL;
+    snprintf(path, sizeof path, "/v1/campaigns/%s/draw", cid);
+    if (demo_call(ops[0], "POST", path, &o, "{\"seed\":\"%s\"}", seed_hex) / 100 != 2 || !o) {
+        json_decref(o);
+        return -1;
+    }
+    size_t i;
+    json_t *w;
+    json_array_foreach(json_object_get(o, "winners"), i, w) {
+        d->winners += strcmp(jstr_of(w, "status"), "credited") == 0;
+    }
+    json_decref(o);
+    progress("red envelopes", registrants + 1, registrants + 1);
+    FILE *f = fopen(done, "w");
+    if (f) {
+        fprintf(f, "%s\n", cid);
+        fclose(f);
+    }
+    return 0;
+}
+
+/* The city's subsidy office (a ccb corporate wallet) sends breakfast money that can be
+ * spent only at grocers and restaurants within 30 days; what is left goes back by itself. */
+static int phase_targeted(struct demo *d, jz_client **ops, uint32_t recipients)
+{
+    char funder[JZ_ID_SIZE], tid[JZ_ID_SIZE];
+    demo_id(funder, 'W', 1, personal(d, 7));
+    jz_transfer_spec t = {.debit = d->ops[1].treasury, .credit = funder,
+                          .amount = 5000 * (int64_t)recipients, .kind = "exchange_in"};
+    jz_transfer got;
+    jz_error err;
+    jz_id_new(tid); /* each run disburses afresh (the expiry is a month from now) */
+    t.id = tid;
+    if (jz_transfer_create(ops[1], &t, &got, &err) != 0) {
+        fprintf(stderr, "\njiaozi demo: subsidy funding: %s\n", err.message);
+        return -1;
+    }
+    int64_t expires = (int64_t)time(NULL) * 1000 + 30 * 86400000LL;
+    for (uint32_t i = 0; i < recipients; i++) {
+        char id[JZ_ID_SIZE], to[JZ_ID_SIZE];
+        jz_id_new(id);
+        demo_id(to, 'W', 1, personal(d, 211 + i * 7));
+        int st = demo_call(ops[1], "POST", "/v1/disbursements", NULL,
+                           "{\"id\":\"%s\",\"debit\":\"%s\",\"credit\":\"%s\",\"amount\":5000,"
+                           "\"restriction\":{\"mccs\":[5411,5812],\"expires_at\":%" PRId64 "}}",
+                           id, funder, to, expires);
+        d->disbursed += st / 100 == 2;
+        progress("targeted funds", i + 1, recipients);
+    }
+    return 0;
+}
+
+static int phase_scenarios(struct demo *d)
+{
+    jz_client *ops[OPERATORS] = {NULL};
+    int rc = 0;
+    for (int i = 0; i < OPERATORS; i++) {
+        ops[i] = client_for(&d->ops[i]);
+        rc |= ops[i] ? 0 : -1;
+    }
+    if (rc == 0) {
+        rc = phase_orders(d, ops, 5) != 0 || phase_bills(d, ops, 20) != 0 ||
+                     phase_campaign(d, ops, 30) != 0 || phase_targeted(d, ops, 10) != 0
+                 ? -1
+                 : 0;
+    }
+    for (int i = 0; i < OPERATORS; i++) {
+        jz_client_free(ops[i]);
+    }
+    return rc;
+}
+
 /* ---- Summary ---- */
 
 struct totals {
@@ -681,6 +951,10 @@ static void summary(struct demo *d, const struct totals *t, bool conserved)
            " settled, %" PRIu64 " double spend caught\n",
            "hard wallets", d->cards_issued, d->vouchers_accepted, d->vouchers_settled,
            d->double_spends);
+    printf("  %-28s %" PRIu64 " orders paid by QR (%" PRIu64 " refunded in part), %" PRIu64
+           " bills paid\n", "merchants and billers", d->orders_paid, d->refunds, d->bills_paid);
+    printf("  %-28s %" PRIu64 " winners credited; %" PRIu64 " targeted disbursements\n",
+           "red envelopes, subsidies", d->winners, d->disbursed);
     printf("  %-28s %.0f transfers/s (batches of %d, %d clients)\n", "throughput",
            d->pay_seconds > 0 ? (double)d->payments / d->pay_seconds : 0.0, BATCH_ITEMS,
            d->threads);
@@ -765,7 +1039,7 @@ static int demo_phases(struct demo *d)
         return -1;
     }
     d->pay_seconds = mono_s() - t0;
-    return phase_cards(d);
+    return phase_cards(d) != 0 || phase_scenarios(d) != 0 ? -1 : 0;
 }
 
 int cli_demo(int argc, char **argv)
