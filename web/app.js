@@ -96,7 +96,7 @@
     if (page === 'cards') loadCards();
     if (page === 'alerts') loadAlerts();
     if (page === 'clearing') loadList('clearing', '/v1/clearing/cycles', 'cycles');
-    if (page === 'campaigns') loadList('campaigns', '/v1/campaigns', 'campaigns');
+    if (page === 'campaigns') loadCampaign();
   }
   window.addEventListener('hashchange', route);
 
@@ -208,6 +208,34 @@
       body.replaceChildren(items.length ? table(headers, items.map((it) => row(headers.map((h) => it[h]))))
         : el('p', 'None yet.'));
     } catch (e) { unavailable(page, e); }
+  }
+
+  // Campaigns are looked up by id (the operator that made one knows it; the demo prints it).
+  function loadCampaign() {
+    const body = document.querySelector('#campaigns .body');
+    const form = document.createElement('form');
+    const input = el('input');
+    input.placeholder = 'campaign id (32 hex)';
+    input.maxLength = 32;
+    form.appendChild(input);
+    form.appendChild(el('button', 'Show'));
+    const out = el('div');
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      try {
+        const k = await call('GET', '/v1/campaigns/' + input.value.trim().toLowerCase());
+        const dl = document.createElement('dl');
+        [['Name', k.name], ['Operator', k.operator], ['Prize', yuan(k.amount)], ['Winners', k.winners],
+          ['Registrations', k.registrations], ['Status', k.status],
+          ['Registration closes', new Date(k.registration_closes_at).toLocaleString()],
+          ['Unspent returns', new Date(k.spend_expires_at).toLocaleString()],
+          ['Seed commitment', k.seed_commitment], ['Seed', k.seed || '(not yet revealed)']].forEach(([a, b]) => {
+          dl.appendChild(el('dt', a)); dl.appendChild(el('dd', b));
+        });
+        out.replaceChildren(dl);
+      } catch (e) { out.replaceChildren(el('p', e.message, 'error')); }
+    });
+    body.replaceChildren(form, out);
   }
 
   async function loadCards() {

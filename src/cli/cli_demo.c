@@ -955,6 +955,16 @@ static void summary(struct demo *d, const struct totals *t, bool conserved)
            " bills paid\n", "merchants and billers", d->orders_paid, d->refunds, d->bills_paid);
     printf("  %-28s %" PRIu64 " winners credited; %" PRIu64 " targeted disbursements\n",
            "red envelopes, subsidies", d->winners, d->disbursed);
+    char path[4096], cid[JZ_ID_SIZE] = "";
+    snprintf(path, sizeof path, "%s/campaign.done", d->dir);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        if (fscanf(f, "%32s", cid) != 1) {
+            cid[0] = '\0';
+        }
+        fclose(f);
+        printf("  %-28s %s (the console's Campaigns page shows it)\n", "campaign", cid);
+    }
     printf("  %-28s %.0f transfers/s (batches of %d, %d clients)\n", "throughput",
            d->pay_seconds > 0 ? (double)d->payments / d->pay_seconds : 0.0, BATCH_ITEMS,
            d->threads);
