@@ -91,8 +91,8 @@ void risk_params_default(struct risk_params *p)
     a->fan_out_window_ms = 24LL * 3600 * 1000;
     a->fan_min_fen = 1;
     a->dormant_idle_ms = 180LL * 24 * 3600 * 1000;
-    a->dormant_min_fen = 1000000;
-    a->dormant_window_ms = 7LL * 24 * 3600 * 1000;
+    a->dormant_min_fen = 2000000;
+    a->dormant_window_ms = 72LL * 3600 * 1000;
     a->circular_min_fen = 100000;
     a->circular_ratio_pct = 125;
     a->circular_window_ms = 72LL * 3600 * 1000;

@@ -1,0 +1,206 @@
+/*
+ * test_risk_table.c: the wallet table behind the rules (risk_table.h): velocity windows
+ * counted in steps, reservations counted once (from screening until durable), released by
+ * id, expired after their TTL, and concurrent screens of one wallet serialised.
+ */
+#include <pthread.h>
+
+#include "risk_table.h"
+#include "test.h"
+
+#define MIN_MS 60000LL
+
+static jz_id id_of(uint8_t tag, uint32_t n)
+{
+    jz_id id;
+    memset(&id, 0, sizeof id);
+    id.b[0] = tag;
+    memcpy(id.b + 1, &n, 4);
+    return id;
+}
+
+static void velocity(risk_table *t, const jz_id *w, int64_t now, uint32_t *count, int64_t *sum)
+{
+    struct risk_screen s;
+    struct risk_wallet wv;
+    uint32_t counts[RISK_WINDOWS_MAX];
+    int64_t sums[RISK_WINDOWS_MAX];
+    ASSERT(risk_table_screen_begin(t, w, now, 0, &s, &wv, counts, sums) == 0);
+    risk_table_screen_end(&s);
+    *count = counts[0] - 1; /* without the (empty) payment being screened */
+    *sum = sums[0];
+}
+
+TEST(risk_table_velocity_steps_and_window_edge)
+{
+    risk_table *t = risk_table_new(100, 100);
+    REQUIRE(t != NULL);
+    jz_id w = id_of('W', 1);
+    struct risk_wallet p = {.operator_index = 1, .kind = LEDGER_WALLET_PERSONAL, .tier = 4};
+    REQUIRE(risk_table_put_wallet(t, &w, &p) == 0);
+    int64_t win = 60 * MIN_MS; /* 1 h: steps of 10 min */
+    CHECK_EQ_INT(risk_table_set_windows(t, &win, 1), 1);
+    CHECK_EQ_INT(risk_table_set_windows(t, &win, 1), 0); /* unchanged */
+    int64_t t0 = 1740758400000LL; /* a multiple of 10 min */
+    risk_table_velocity_add(t, &w, t0, 100);
+    risk_table_velocity_add(t, &w, t0 + 10 * MIN_MS - 1, 200);
+    risk_table_velocity_add(t, &w, t0 + 10 * MIN_MS, 400);
+    uint32_t n;
+    int64_t sum;
+    velocity(t, &w, t0 + 10 * MIN_MS, &n, &sum);
+    CHECK_EQ_INT(n, 3);
+    CHECK_EQ_INT(sum, 700);
+    /* At t0 + 60 min the step of t0 has left the window (6 steps: t0+10min .. t0+60min). */
+    velocity(t, &w, t0 + 60 * MIN_MS - 1, &n, &sum);
+    CHECK_EQ_INT(n, 3);
+    velocity(t, &w, t0 + 60 * MIN_MS, &n, &sum);
+    CHECK_EQ_INT(n, 1);
+    CHECK_EQ_INT(sum, 400);
+    velocity(t, &w, t0 + 70 * MIN_MS, &n, &sum);
+    CHECK_EQ_INT(n, 0);
+    /* An unknown wallet has no velocity and cannot be screened. */
+    jz_id unknown = id_of('W', 2);
+    struct risk_screen s;
+    struct risk_wallet wv;
+    uint32_t c[RISK_WINDOWS_MAX];
+    int64_t sm[RISK_WINDOWS_MAX];
+    CHECK_EQ_INT(risk_table_screen_begin(t, &unknown, t0, 1, &s, &wv, c, sm), -1);
+    /* New windows zero velocity. */
+    int64_t two[2] = {win, 24 * 60 * MIN_MS};
+    CHECK_EQ_INT(risk_table_set_windows(t, two, 2), 1);
+    velocity(t, &w, t0 + 10 * MIN_MS, &n, &sum);
+    CHECK_EQ_INT(n, 0);
+    risk_table_free(t);
+}
+
+TEST(risk_table_reservations_count_once)
+{
+    risk_table *t = risk_table_new(10, 4);
+    REQUIRE(t != NULL);
+    jz_id w = id_of('W', 1);
+    struct risk_wallet p = {.operator_index = 1, .kind = LEDGER_WALLET_PERSONAL, .tier = 4};
+    REQUIRE(risk_table_put_wallet(t, &w, &p) == 0);
+    int64_t win = 60 * MIN_MS;
+    risk_table_set_windows(t, &win, 1);
+    int64_t now = 1740758400000LL;
+    struct risk_screen s;
+    struct risk_wallet wv;
+    uint32_t c[RISK_WINDOWS_MAX];
+    int64_t sm[RISK_WINDOWS_MAX];
+    jz_id tx[6];
+    for (uint32_t i = 0; i < 5; i++) {
+        tx[i] = id_of('T', i);
+        REQUIRE(risk_table_screen_begin(t, &w, now, 50, &s, &wv, c, sm) == 0);
+        CHECK_EQ_INT(c[0], i < 4 ? i + 1 : 5); /* reservations so far, and this payment */
+        int rc = risk_table_screen_reserve(&s, &tx[i], 50, now);
+        CHECK_EQ_INT(rc, i < 4 ? 0 : -1); /* room for 4 reservations */
+        risk_table_screen_end(&s);
+    }
+    struct risk_table_stats st;
+    risk_table_stats(t, &st);
+    CHECK_EQ_INT(st.pending, 4);
+    CHECK_EQ_INT(st.reserve_full, 1);
+    /* Durable: the monitor adds it and releases the reservation; still counted once. */
+    risk_table_velocity_add(t, &w, now, 50);
+    risk_table_release(t, &tx[0]);
+    REQUIRE(risk_table_screen_begin(t, &w, now, 0, &s, &wv, c, sm) == 0);
+    CHECK_EQ_INT(c[0], 4 + 1);
+    CHECK_EQ_INT(sm[0], 200);
+    risk_table_screen_end(&s);
+    /* Releasing an id with no reservation changes nothing. */
+    risk_table_release(t, &tx[0]);
+    risk_table_release(t, &tx[4]);
+    risk_table_stats(t, &st);
+    CHECK_EQ_INT(st.pending, 3);
+    /* Expiry drops reservations older than the cut. */
+    CHECK_EQ_INT(risk_table_expire(t, now), 0);
+    CHECK_EQ_INT(risk_table_expire(t, now + 1), 3);
+    REQUIRE(risk_table_screen_begin(t, &w, now, 0, &s, &wv, c, sm) == 0);
+    CHECK_EQ_INT(c[0], 1 + 1);
+    risk_table_screen_end(&s);
+    risk_table_free(t);
+}
+
+struct racer {
+    risk_table *t;
+    jz_id wallet;
+    uint32_t id_base;
+    int allowed;
+};
+
+/* Each racer lets a payment through while fewer than 10 are counted. */
+static void *race(void *arg)
+{
+    struct racer *r = arg;
+    for (uint32_t i = 0; i < 200; i++) {
+        struct risk_screen s;
+        struct risk_wallet wv;
+        uint32_t c[RISK_WINDOWS_MAX];
+        int64_t sm[RISK_WINDOWS_MAX];
+        if (risk_table_screen_begin(r->t, &r->wallet, 1740758400000LL, 1, &s, &wv, c, sm) != 0) {
+            continue;
+        }
+        if (c[0] <= 10) {
+            jz_id tx = id_of('R', r->id_base + i);
+            if (risk_table_screen_reserve(&s, &tx, 1, 1740758400000LL) == 0) {
+                r->allowed++;
+            }
+        }
+        risk_table_screen_end(&s);
+    }
+    return NULL;
+}
+
+TEST(risk_table_concurrent_screens_see_each_other)
+{
+    risk_table *t = risk_table_new(10, 4096);
+    REQUIRE(t != NULL);
+    jz_id w = id_of('W', 9);
+    struct risk_wallet p = {.operator_index = 1, .kind = LEDGER_WALLET_PERSONAL, .tier = 1};
+    REQUIRE(risk_table_put_wallet(t, &w, &p) == 0);
+    int64_t win = 60 * MIN_MS;
+    risk_table_set_windows(t, &win, 1);
+    struct racer r[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        r[i] = (struct racer){.t = t, .wallet = w, .id_base = (uint32_t)i * 1000};
+        REQUIRE(pthread_create(&th[i], NULL, race, &r[i]) == 0);
+    }
+    int total = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        total += r[i].allowed;
+    }
+    CHECK_EQ_INT(total, 10);
+    risk_table_free(t);
+}
+
+TEST(risk_table_profiles_devices_and_capacity)
+{
+    risk_table *t = risk_table_new(2, 2);
+    REQUIRE(t != NULL);
+    jz_id a = id_of('W', 1), b = id_of('W', 2), c = id_of('W', 3);
+    struct risk_wallet p = {.operator_index = 2, .kind = LEDGER_WALLET_MERCHANT, .tier = 3,
+                            .mcc = 5411, .open_seq = 17};
+    CHECK_EQ_INT(risk_table_put_wallet(t, &a, &p), 0);
+    p.tier = 1;
+    CHECK_EQ_INT(risk_table_put_wallet(t, &a, &p), 0); /* a replayed open: first stands */
+    CHECK_EQ_INT(risk_table_put_wallet(t, &b, &p), 0);
+    CHECK_EQ_INT(risk_table_put_wallet(t, &c, &p), -1); /* full */
+    struct risk_wallet out;
+    REQUIRE(risk_table_get(t, &a, &out) == 0);
+    CHECK_EQ_INT(out.tier, 3);
+    CHECK_EQ_INT(out.mcc, 5411);
+    CHECK_EQ_INT(out.open_seq, 17);
+    risk_table_set_tier(t, &a, 2);
+    REQUIRE(risk_table_get(t, &a, &out) == 0);
+    CHECK_EQ_INT(out.tier, 2);
+    CHECK_EQ_INT(risk_table_get(t, &c, &out), -1);
+    jz_id d1 = id_of('D', 1), d2 = id_of('D', 2);
+    CHECK(!risk_table_device(t, &a, &d1, 1000)); /* the first device is not a change */
+    CHECK(!risk_table_device(t, &a, &d1, 2000));
+    CHECK(risk_table_device(t, &a, &d2, 3000));
+    REQUIRE(risk_table_get(t, &a, &out) == 0);
+    CHECK_EQ_INT(out.device_changed_ms, 3000);
+    risk_table_free(t);
+}
