@@ -10,6 +10,8 @@
 
 #include <math.h>
 
+#include "idmap.h"
+
 #define AML_EPOCH_MS 1577836800000LL
 #define EDGES 3         /* recent large incoming transfers kept per wallet (cycles) */
 #define WALK_MAX 64     /* evidence: transfers looked at per finding */
@@ -62,8 +64,7 @@ struct aml {
     int64_t large_value_fen;
     uint32_t wallets_max, nwallets;
     struct wal *w;
-    uint32_t *index; /* entry + 1 */
-    uint32_t index_mask;
+    struct idmap index; /* wallet id -> entry + 1 (uint32_t) */
     struct ev *ring;
     uint32_t ring_mask;
     uint32_t head; /* position of the newest transfer (0 = none) */
@@ -71,15 +72,6 @@ struct aml {
     uint64_t transfers, untracked;
     uint64_t findings[AML_DETECTORS + 1];
 };
-
-static uint32_t pow2_at_least(uint64_t n)
-{
-    uint32_t p = 16;
-    while (p < n && p < (1u << 31)) {
-        p <<= 1;
-    }
-    return p;
-}
 
 aml *aml_new(uint32_t wallets_max, uint32_t evidence_ring, const struct aml_sink *sink)
 {
@@ -90,13 +82,11 @@ aml *aml_new(uint32_t wallets_max, uint32_t evidence_ring, const struct aml_sink
     a->sink = *sink;
     a->wallets_max = wallets_max;
     a->w = calloc(wallets_max ? wallets_max : 1, sizeof *a->w);
-    uint32_t slots = pow2_at_least(2ull * wallets_max);
-    a->index = calloc(slots, sizeof *a->index);
-    a->index_mask = slots - 1;
-    uint32_t ring = pow2_at_least(evidence_ring);
+    int irc = idmap_init(&a->index, wallets_max, sizeof(uint32_t));
+    uint32_t ring = idmap_pow2(evidence_ring);
     a->ring = calloc(ring, sizeof *a->ring);
     a->ring_mask = ring - 1;
-    if (!a->w || !a->index || !a->ring) {
+    if (!a->w || irc != 0 || !a->ring) {
         aml_free(a);
         return NULL;
     }
@@ -118,7 +108,7 @@ void aml_free(aml *a)
         return;
     }
     free(a->w);
-    free(a->index);
+    idmap_destroy(&a->index);
     free(a->ring);
     free(a);
 }
@@ -148,23 +138,22 @@ static int64_t sat_add(int64_t a, int64_t b)
 /* Entry + 1 of id, creating it (of unknown kind) when asked; 0 when absent or full. */
 static uint32_t lookup(aml *a, const jz_id *id, bool create, int64_t ts)
 {
-    uint32_t i = (uint32_t)jz_id_hash(id) & a->index_mask;
-    while (a->index[i] != 0) {
-        if (jz_id_eq(&a->w[a->index[i] - 1].id, id)) {
-            return a->index[i];
-        }
-        i = (i + 1) & a->index_mask;
+    const uint32_t *found = idmap_get(&a->index, id);
+    if (found) {
+        return *found;
     }
     if (!create || a->nwallets == a->wallets_max) {
         return 0;
     }
+    uint32_t *slot = idmap_put(&a->index, id);
+    ASSERT(slot != NULL); /* sized for wallets_max */
     struct wal *w = &a->w[a->nwallets];
     memset(w, 0, sizeof *w);
     w->id = *id;
     w->last_active = secs(ts);
     w->day = INT32_MIN;
-    a->index[i] = ++a->nwallets;
-    return a->index[i];
+    *slot = ++a->nwallets;
+    return *slot;
 }
 
 void aml_wallet(aml *a, const jz_id *id, uint8_t kind, const jz_id *parent, int64_t created_at)

@@ -5,13 +5,15 @@
  * 4-byte slots (entry number + 1) at load <= 1/2. Only the monitor thread inserts: it fills
  * the entry, then publishes its slot with a release store, so a reader that finds the slot
  * sees a complete id. Everything of an entry that changes is guarded by one of STRIPES
- * mutexes chosen by the id's hash. Reservations live in a second open-addressing table
- * (one mutex), deleted by backward shift. Lock order: stripe, then reservations.
+ * mutexes chosen by the id's hash. Reservations live in an idmap keyed by transfer id
+ * (one mutex). Lock order: stripe, then reservations.
  */
 #include "risk_table.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+
+#include "idmap.h"
 
 #define STRIPES 64
 
@@ -29,9 +31,9 @@ struct vstep {
     uint32_t step; /* absolute step number (time / step_ms) this slot counts */
 };
 
+/* A reservation, keyed by transfer id in the pending map. */
 struct pending {
-    jz_id id;
-    uint32_t entry; /* + 1; 0 = empty slot */
+    uint32_t entry;
     int64_t amount;
     int64_t at_ms;
 };
@@ -50,19 +52,9 @@ struct risk_table {
     struct vstep *steps; /* entries_max * nwindows * RISK_VELOCITY_STEPS */
     /* Reservations. */
     pthread_mutex_t pending_mu;
-    struct pending *pending;
-    uint32_t pending_mask, pending_count, pending_max;
+    struct idmap pending;
     _Atomic uint64_t reserve_full, expired;
 };
-
-static uint32_t pow2_at_least(uint64_t n)
-{
-    uint32_t p = 16;
-    while (p < n && p < (1u << 31)) {
-        p <<= 1;
-    }
-    return p;
-}
 
 risk_table *risk_table_new(uint32_t wallets_max, uint32_t pending_max)
 {
@@ -72,18 +64,15 @@ risk_table *risk_table_new(uint32_t wallets_max, uint32_t pending_max)
     }
     t->entries_max = wallets_max;
     t->entries = calloc(wallets_max ? wallets_max : 1, sizeof *t->entries);
-    uint32_t slots = pow2_at_least(2ull * wallets_max);
+    uint32_t slots = idmap_pow2(2ull * wallets_max);
     t->index = calloc(slots, sizeof *t->index);
     t->index_mask = slots - 1;
-    uint32_t pslots = pow2_at_least(2ull * pending_max);
-    t->pending = calloc(pslots, sizeof *t->pending);
-    t->pending_mask = pslots - 1;
-    t->pending_max = pending_max;
+    int prc = idmap_init(&t->pending, pending_max, sizeof(struct pending));
     for (int i = 0; i < STRIPES; i++) {
         pthread_mutex_init(&t->stripes[i], NULL);
     }
     pthread_mutex_init(&t->pending_mu, NULL);
-    if (!t->entries || !t->index || !t->pending) {
+    if (!t->entries || !t->index || prc != 0) {
         risk_table_free(t);
         return NULL;
     }
@@ -101,7 +90,7 @@ void risk_table_free(risk_table *t)
     pthread_mutex_destroy(&t->pending_mu);
     free(t->entries);
     free((void *)t->index);
-    free(t->pending);
+    idmap_destroy(&t->pending);
     free(t->steps);
     free(t);
 }
@@ -281,53 +270,18 @@ int risk_table_set_windows(risk_table *t, const int64_t *windows_ms, uint32_t n)
 
 /* ---- Reservations ---- */
 
-/* Under pending_mu: the slot holding id (first match), or -1. */
-static int64_t pending_find(risk_table *t, const jz_id *id)
-{
-    uint32_t i = (uint32_t)jz_id_hash(id) & t->pending_mask;
-    while (t->pending[i].entry != 0) {
-        if (jz_id_eq(&t->pending[i].id, id)) {
-            return i;
-        }
-        i = (i + 1) & t->pending_mask;
-    }
-    return -1;
-}
-
-/* Under pending_mu: removes slot i, shifting back the slots after it (linear probing). */
-static void pending_remove(risk_table *t, uint32_t i)
-{
-    uint32_t hole = i;
-    uint32_t j = i;
-    for (;;) {
-        j = (j + 1) & t->pending_mask;
-        if (t->pending[j].entry == 0) {
-            break;
-        }
-        uint32_t home = (uint32_t)jz_id_hash(&t->pending[j].id) & t->pending_mask;
-        /* Move j into the hole unless its home lies cyclically in (hole, j]. */
-        bool stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
-        if (!stays) {
-            t->pending[hole] = t->pending[j];
-            hole = j;
-        }
-    }
-    memset(&t->pending[hole], 0, sizeof t->pending[hole]);
-    t->pending_count--;
-}
-
 /* Takes one reservation of id out of the table; true with its entry and amount. */
 static bool pending_take(risk_table *t, const jz_id *id, uint32_t *entry, int64_t *amount)
 {
+    struct pending p;
     pthread_mutex_lock(&t->pending_mu);
-    int64_t i = t->pending_count ? pending_find(t, id) : -1;
-    if (i >= 0) {
-        *entry = t->pending[i].entry - 1;
-        *amount = t->pending[i].amount;
-        pending_remove(t, (uint32_t)i);
-    }
+    bool found = idmap_take(&t->pending, id, &p);
     pthread_mutex_unlock(&t->pending_mu);
-    return i >= 0;
+    if (found) {
+        *entry = p.entry;
+        *amount = p.amount;
+    }
+    return found;
 }
 
 static void unreserve(risk_table *t, uint32_t entry, int64_t amount)
@@ -356,10 +310,9 @@ uint32_t risk_table_expire(risk_table *t, int64_t before_ms)
     jz_id ids[BATCH];
     uint32_t n = 0;
     pthread_mutex_lock(&t->pending_mu);
-    for (uint32_t i = 0; i <= t->pending_mask && n < BATCH && t->pending_count; i++) {
-        if (t->pending[i].entry != 0 && t->pending[i].at_ms < before_ms) {
-            ids[n++] = t->pending[i].id;
-        }
+    for (uint32_t i = 0; i < idmap_slots(&t->pending) && n < BATCH && t->pending.count; i++) {
+        const struct pending *p = idmap_slot(&t->pending, i, &ids[n]);
+        n += p && p->at_ms < before_ms;
     }
     pthread_mutex_unlock(&t->pending_mu);
     for (uint32_t k = 0; k < n; k++) {
@@ -400,15 +353,10 @@ int risk_table_screen_reserve(struct risk_screen *s, const jz_id *transfer_id, i
 {
     risk_table *t = s->t;
     pthread_mutex_lock(&t->pending_mu);
-    bool full = t->pending_count >= t->pending_max;
-    if (!full) {
-        uint32_t i = (uint32_t)jz_id_hash(transfer_id) & t->pending_mask;
-        while (t->pending[i].entry != 0) {
-            i = (i + 1) & t->pending_mask;
-        }
-        t->pending[i] = (struct pending){.id = *transfer_id, .entry = s->entry + 1,
-                                         .amount = amount, .at_ms = now_ms};
-        t->pending_count++;
+    struct pending *p = idmap_put(&t->pending, transfer_id);
+    bool full = p == NULL;
+    if (p) {
+        *p = (struct pending){.entry = s->entry, .amount = amount, .at_ms = now_ms};
     }
     pthread_mutex_unlock(&t->pending_mu);
     if (full) {
@@ -431,9 +379,9 @@ void risk_table_stats(risk_table *t, struct risk_table_stats *out)
     out->wallets = atomic_load(&t->nentries);
     out->wallets_max = t->entries_max;
     pthread_mutex_lock(&t->pending_mu);
-    out->pending = t->pending_count;
+    out->pending = t->pending.count;
+    out->pending_max = t->pending.max;
     pthread_mutex_unlock(&t->pending_mu);
-    out->pending_max = t->pending_max;
     out->reserve_full = atomic_load(&t->reserve_full);
     out->expired = atomic_load(&t->expired);
 }
