@@ -3,6 +3,7 @@
  */
 #include "api.h"
 #include "api_ext.h"
+#include "api_risk.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -640,6 +641,7 @@ static void h_wallet_history(struct call *c)
         if (i) {
             jb_lit(b, ",");
         }
+        risk_hook_mask(c, &items[i].debit, &items[i].credit);
         write_stored_transfer(b, &items[i]);
     }
     jb_lit(b, "],\"next_cursor\":");
@@ -716,7 +718,7 @@ static void h_transfer_create(struct call *c, json_t *body)
         return;
     }
     cmd.actor = (uint16_t)c->actor;
-    if (run_commands(c, &cmd, 1, &r, NULL, NULL) == 0) {
+    if (risk_hook_transfers(c, &cmd, 1, &r, false) == 0) {
         respond_transfer_result(c, &cmd, &r);
     }
 }
@@ -773,7 +775,7 @@ static void h_transfer_batch(struct call *c, json_t *body)
         }
         cmds[i].actor = (uint16_t)c->actor;
     }
-    if (run_commands(c, cmds, (uint32_t)n, res, NULL, NULL) == 0) {
+    if (risk_hook_transfers(c, cmds, (uint32_t)n, res, true) == 0) {
         write_batch_results(&c->resp->body, cmds, res, n);
         respond_json(c, 200);
     }
@@ -830,6 +832,7 @@ static void h_transfer_get(struct call *c)
             return;
         }
     }
+    risk_hook_mask(c, &t.debit, &t.credit);
     write_stored_transfer(&c->resp->body, &t);
     respond_json(c, 200);
 }
@@ -924,7 +927,9 @@ static void h_hold_create(struct call *c, json_t *body)
     cmd.op = LEDGER_OP_HOLD_CREATE;
     cmd.actor = (uint16_t)c->actor;
     cmd.kind = LEDGER_KIND_PAYMENT;
-    respond_hold_command(c, &cmd, 201);
+    if (risk_hook_hold(c, &cmd) == 0) {
+        respond_hold_command(c, &cmd, 201);
+    }
 }
 
 static void h_hold_resolve(struct call *c, json_t *body, bool capture)
@@ -960,6 +965,7 @@ static void h_hold_get(struct call *c)
         fail(c, JZ_FORBIDDEN, "id", "the hold involves none of this institution's wallets");
         return;
     }
+    risk_hook_mask(c, &q.view.debit, &q.view.credit);
     write_hold(&c->resp->body, &q.view);
     respond_json(c, 200);
 }
@@ -1245,6 +1251,7 @@ static void h_metrics(struct call *c)
     metrics_write_gauge(b, "jiaozi_projector_lag_records",
                         "Durable journal records not yet in the history store.",
                         (int64_t)(durable > projected ? durable - projected : 0));
+    risk_hook_metrics(a, b);
     c->resp->status = 200;
     c->resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }

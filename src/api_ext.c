@@ -4,7 +4,9 @@
  */
 #include "api_ext.h"
 
+#include "api_risk.h"
+
 const struct api_ext *const api_exts[] = {
-    NULL, /* keeps the array non-empty until the first module lands */
+    &api_ext_risk,
 };
-const size_t api_exts_count = 0;
+const size_t api_exts_count = JZ_ARRAY_LEN(api_exts);

@@ -119,7 +119,16 @@ int jz_hex_decode(const char *s, size_t len, uint8_t *out, size_t n);
     X(JZ_ROUTE_NOT_FOUND, 37, "route_not_found", 404)             \
     X(JZ_METHOD_NOT_ALLOWED, 38, "method_not_allowed", 405)       \
     X(JZ_UNSUPPORTED_MEDIA_TYPE, 39, "unsupported_media_type", 415) \
-    X(JZ_UNAVAILABLE, 40, "unavailable", 503)
+    X(JZ_UNAVAILABLE, 40, "unavailable", 503)                     \
+    X(JZ_INVALID_RULE_FILE, 65, "invalid_rule_file", 400)         \
+    X(JZ_ALERT_NOT_FOUND, 66, "alert_not_found", 404)             \
+    X(JZ_ALERT_CLOSED, 67, "alert_closed", 409)                   \
+    X(JZ_DISCLOSURE_NOT_FOUND, 68, "disclosure_not_found", 404)   \
+    X(JZ_LEGAL_BASIS_REQUIRED, 69, "legal_basis_required", 422)   \
+    X(JZ_SECOND_APPROVER_REQUIRED, 70, "second_approver_required", 422) \
+    X(JZ_WRONG_ROLE, 71, "wrong_role", 403)                       \
+    X(JZ_DISCLOSURE_NOT_APPROVED, 72, "disclosure_not_approved", 409) \
+    X(JZ_HOLDER_NOT_FOUND, 73, "holder_not_found", 404)
 
 enum jz_result {
 #define JZ_X(name, num, str, http) name = num,
