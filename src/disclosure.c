@@ -120,16 +120,45 @@ static int audit_group(void *arg, const struct ledger_cmd *cmds, const uint8_t *
     return 0;
 }
 
+/* The journal's head, once its chain and signed checkpoints verify with DIR/node.pub: an
+ * audit reads only a journal it has checked. */
+static int verified_head(const char *dir, uint64_t *head, char *err, size_t err_len)
+{
+    char path[4096];
+    char pem[4096];
+    snprintf(path, sizeof path, "%s/node.pub", dir);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(pem, 1, sizeof pem - 1, f) : 0;
+    if (f) {
+        fclose(f);
+    }
+    pem[n] = '\0';
+    crypto_sm2_key *pub = NULL;
+    if (n == 0 || crypto_sm2_load_public_pem(pem, n, &pub) != 0) {
+        snprintf(err, err_len, "%s: not an SM2 public key", path);
+        return -1;
+    }
+    struct journal_verify_report rep;
+    int rc = journal_verify(dir, pub, &rep, err, err_len);
+    crypto_sm2_free(pub);
+    *head = rep.head_seq;
+    return rc;
+}
+
 int64_t disclosure_audit(const char *dir, disclosure_audit_fn fn, void *ctx, char *err,
                          size_t err_len)
 {
     journal_reader *r = NULL;
     struct journal_record rec;
     struct audit a = {.fn = fn, .ctx = ctx};
+    uint64_t head = 0;
+    if (verified_head(dir, &head, err, err_len) != 0) {
+        return -1;
+    }
     struct ledger_cmd *scratch = calloc(JZ_BATCH_MAX, sizeof *scratch);
     a.inst = calloc(JZ_INSTITUTIONS_MAX, sizeof *a.inst);
     int rc = scratch && a.inst ? journal_reader_open(dir, 1, &r, err, err_len) : -1;
-    while (rc == 0 && (rc = journal_reader_next(r, UINT64_MAX, &rec, err, err_len)) == 1) {
+    while (rc == 0 && (rc = journal_reader_next(r, head, &rec, err, err_len)) == 1) {
         a.seq = rec.seq;
         a.at = rec.timestamp_ms;
         rc = rec.type != JOURNAL_TYPE_BATCH ||

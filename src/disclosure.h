@@ -50,8 +50,9 @@ struct disclosure_audit_row {
     char basis[DISCLOSURE_BASIS_MAX + 1];
 };
 typedef void (*disclosure_audit_fn)(void *ctx, const struct disclosure_audit_row *r);
-/* Reads dir's whole journal and calls fn for every disclosure step, in order. Returns the
- * number of steps, or -1 with err set (a damaged journal). */
+/* Verifies dir's journal (hash chain, and checkpoints with DIR/node.pub, as `jiaozi audit
+ * verify`), then reads it whole and calls fn for every disclosure step, in order. Returns
+ * the number of steps, or -1 with err set (a journal that does not verify). */
 int64_t disclosure_audit(const char *dir, disclosure_audit_fn fn, void *ctx, char *err,
                          size_t err_len);
 

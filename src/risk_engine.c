@@ -18,7 +18,11 @@
 #include "risk_note.h"
 
 #define RECORDS_PER_COMMIT 1024
-#define IDLE_POLL_MS 1
+/* With nothing durable to read the monitor polls the executor's durable head: at first
+ * every IDLE_POLL_MIN_MS, backing off to IDLE_POLL_MAX_MS while the node stays idle (an
+ * idle node costs next to nothing). Anyone waiting on the monitor wakes it at once. */
+#define IDLE_POLL_MIN_MS 1
+#define IDLE_POLL_MAX_MS 20
 #define TIME_INDEX 65536          /* (seq, time) samples, one per minute of journal time */
 #define ACTIVATE_WAIT_MS 30000    /* velocity rebuild after a rule change */
 #define WARM_WAIT_MS 10000        /* screening before the monitor's first catch-up */
@@ -67,6 +71,7 @@ struct risk_engine {
     uint64_t warm_target;
     uint64_t gen, applied_gen; /* rule changes asked for / applied by the monitor */
     bool stopping, failed;
+    bool kicked;           /* someone waits: look at the durable head now */
     bool write_error;      /* the monitor's own: an alerts.db write failed in this run */
     journal_reader *reader;
     struct ledger_cmd *scratch;
@@ -578,11 +583,28 @@ static void chores(risk_engine *e)
     }
 }
 
+/* Sleeps up to ms unless woken (a waiter, a rule change, a stop). */
+static void idle(risk_engine *e, int ms)
+{
+    pthread_mutex_lock(&e->mu);
+    if (!e->stopping && e->gen == e->applied_gen && !e->kicked) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += ms * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&e->cond, &e->mu, &until);
+    }
+    e->kicked = false;
+    pthread_mutex_unlock(&e->mu);
+}
+
 static void *monitor_main(void *arg)
 {
     risk_engine *e = arg;
     pthread_setname_np(pthread_self(), "jz-risk");
     char err[512];
+    int poll_ms = IDLE_POLL_MIN_MS;
     for (;;) {
         pthread_mutex_lock(&e->mu);
         uint64_t gen = e->gen;
@@ -608,24 +630,15 @@ static void *monitor_main(void *arg)
             return NULL;
         }
         if (n > 0) {
+            poll_ms = IDLE_POLL_MIN_MS;
             continue;
         }
         if (stopping) {
             return NULL; /* everything durable is processed */
         }
         chores(e);
-        pthread_mutex_lock(&e->mu);
-        if (!e->stopping && e->gen == e->applied_gen) {
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_nsec += IDLE_POLL_MS * 1000000L;
-            if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&e->cond, &e->mu, &until);
-        }
-        pthread_mutex_unlock(&e->mu);
+        idle(e, poll_ms);
+        poll_ms = poll_ms * 2 > IDLE_POLL_MAX_MS ? IDLE_POLL_MAX_MS : poll_ms * 2;
     }
 }
 
@@ -740,6 +753,10 @@ int risk_engine_wait(risk_engine *e, uint64_t seq, int timeout_ms)
     }
     int rc = 0;
     pthread_mutex_lock(&e->mu);
+    if (e->monitored < seq) {
+        e->kicked = true;
+        pthread_cond_broadcast(&e->cond);
+    }
     while (e->monitored < seq && !e->failed && rc == 0) {
         rc = pthread_cond_timedwait(&e->cond, &e->mu, &until);
     }
