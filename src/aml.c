@@ -81,10 +81,10 @@ aml *aml_new(uint32_t wallets_max, uint32_t evidence_ring, const struct aml_sink
     }
     a->sink = *sink;
     a->wallets_max = wallets_max;
-    a->w = calloc(wallets_max ? wallets_max : 1, sizeof *a->w);
+    a->w = idmap_table_alloc((size_t)wallets_max * sizeof *a->w);
     int irc = idmap_init(&a->index, wallets_max, sizeof(uint32_t));
     uint32_t ring = idmap_pow2(evidence_ring);
-    a->ring = calloc(ring, sizeof *a->ring);
+    a->ring = idmap_table_alloc((size_t)ring * sizeof *a->ring);
     a->ring_mask = ring - 1;
     if (!a->w || irc != 0 || !a->ring) {
         aml_free(a);
@@ -107,9 +107,9 @@ void aml_free(aml *a)
     if (!a) {
         return;
     }
-    free(a->w);
+    idmap_table_free(a->w, (size_t)a->wallets_max * sizeof *a->w);
     idmap_destroy(&a->index);
-    free(a->ring);
+    idmap_table_free(a->ring, (size_t)(a->ring_mask + 1) * sizeof *a->ring);
     free(a);
 }
 
@@ -156,6 +156,22 @@ static uint32_t lookup(aml *a, const jz_id *id, bool create, int64_t ts)
     return *slot;
 }
 
+void aml_prefetch(const aml *a, const jz_id *wallet, int stage)
+{
+    if (stage == 1) {
+        idmap_prefetch(&a->index, wallet);
+        return;
+    }
+    const uint32_t *e = idmap_get(&a->index, wallet);
+    if (e) {
+        const char *w = (const char *)&a->w[*e - 1];
+        __builtin_prefetch(w);
+        __builtin_prefetch(w + 64);
+        __builtin_prefetch(w + 128);
+        __builtin_prefetch(w + 192);
+    }
+}
+
 void aml_wallet(aml *a, const jz_id *id, uint8_t kind, const jz_id *parent, int64_t created_at)
 {
     uint32_t e = lookup(a, id, true, created_at);
@@ -187,6 +203,8 @@ static uint32_t half_s(int64_t window_ms)
     return h < 1 ? 1 : (uint32_t)h;
 }
 
+/* Adds a counterparty to the sketch of the current half window; returns the distinct count
+ * estimated over both halves, or 0 when the counterparty changed nothing (seen already). */
 static uint32_t sketch_add(aml *a, struct halves_sketch *s, uint32_t e, const jz_id *other)
 {
     int r = roll(&s->epoch, e);
@@ -195,7 +213,12 @@ static uint32_t sketch_add(aml *a, struct halves_sketch *s, uint32_t e, const jz
         s->cur[k] = 0;
     }
     uint32_t bit = (uint32_t)(jz_id_hash(other) >> 7) % SKETCH_BITS;
-    s->cur[bit / 64] |= 1ull << (bit % 64);
+    uint64_t mask = 1ull << (bit % 64);
+    if ((s->cur[bit / 64] | s->prev[bit / 64]) & mask) {
+        s->cur[bit / 64] |= mask;
+        return 0;
+    }
+    s->cur[bit / 64] |= mask;
     int ones = 0;
     for (int k = 0; k < 2; k++) {
         ones += __builtin_popcountll(s->cur[k] | s->prev[k]);

@@ -99,6 +99,9 @@ void aml_set_params(aml *a, const struct risk_aml_params *p, int64_t large_value
 /* A wallet opened (kind: enum ledger_wallet_kind; parent: zero when none). A wallet the
  * stream meets before it is declared is tracked as of unknown kind. */
 void aml_wallet(aml *a, const jz_id *id, uint8_t kind, const jz_id *parent, int64_t created_at);
+/* A memory hint for the wallets of transfers about to be fed (no effect on results):
+ * stage 1 fetches the index slot, stage 2 (later) the wallet's state. */
+void aml_prefetch(const aml *a, const jz_id *wallet, int stage);
 /* A posted transfer (or captured hold). */
 void aml_transfer(aml *a, const struct aml_transfer *t);
 

@@ -318,6 +318,38 @@ static void ledger_error_object(api_call *c, const struct ledger_result *r, stru
     jb_free(out);
 }
 
+/* Runs screened commands as one request, opened by the marker of the payments counted at
+ * screening when there is room for it, then settles those counts (risk_engine.h). 0, or -1
+ * with the response set. */
+static int run_screened(api_call *c, struct rmod *m, const struct ledger_cmd *cmds, uint32_t n,
+                        struct ledger_result *res, struct risk_decision *d)
+{
+    struct ledger_cmd marker;
+    bool marked = n < JZ_BATCH_MAX &&
+                  risk_engine_marker(m->eng, d, n, (uint16_t)api_call_actor(c), &marker);
+    struct ledger_cmd *all = marked ? malloc((n + 1) * sizeof *all) : NULL;
+    struct ledger_result *all_res = marked ? malloc((n + 1) * sizeof *all_res) : NULL;
+    int rc;
+    if (marked && (!all || !all_res)) {
+        api_call_fail(c, JZ_UNAVAILABLE, "", "out of memory");
+        rc = -1;
+    } else if (marked) {
+        all[0] = marker;
+        memcpy(all + 1, cmds, n * sizeof *cmds);
+        rc = api_call_run(c, all, n + 1, all_res, NULL, NULL);
+        if (rc == 0) {
+            memcpy(res, all_res + 1, n * sizeof *res);
+            marked = all_res[0].code == JZ_OK;
+        }
+    } else {
+        rc = api_call_run(c, cmds, n, res, NULL, NULL);
+    }
+    risk_engine_settle(m->eng, cmds, n, d, rc == 0 ? res : NULL, marked);
+    free(all);
+    free(all_res);
+    return rc;
+}
+
 /* What screening decided for a request, and what was submitted of it. */
 struct plan {
     uint32_t n, nsub;
@@ -326,6 +358,7 @@ struct plan {
     struct risk_decision *d;
     int32_t *where;             /* input -> submitted index, or -1 */
     struct ledger_cmd *sub;
+    struct risk_decision *sub_d;
     struct ledger_result *sub_res;
 };
 
@@ -386,11 +419,12 @@ static void plan_build(struct rmod *m, const struct ledger_cmd *cmds, struct led
             if (denied) {
                 memset(&res[k], 0, sizeof res[k]);
                 res[k].code = p->d[k].action == RISK_DENY ? JZ_RISK_DENIED : JZ_LINKED_FAILED;
-                risk_engine_unreserve(m->eng, &cmds[k], 1, &p->d[k]);
+                risk_engine_settle(m->eng, &cmds[k], 1, &p->d[k], NULL, true); /* not sent */
                 continue;
             }
             struct ledger_cmd *s = &p->sub[p->nsub];
             *s = cmds[k];
+            p->sub_d[p->nsub] = p->d[k];
             if (p->d[k].action == RISK_REVIEW) {
                 s->op = LEDGER_OP_HOLD_CREATE;
                 s->kind = LEDGER_KIND_PAYMENT;
@@ -439,15 +473,15 @@ static int screened_run(api_call *c, struct rmod *m, struct ledger_cmd *cmds,
     p->hold_ms = info.params.review_hold_ms;
     p->where = calloc(p->n, sizeof *p->where);
     p->sub = calloc(p->n, sizeof *p->sub);
+    p->sub_d = calloc(p->n, sizeof *p->sub_d);
     p->sub_res = calloc(p->n, sizeof *p->sub_res);
-    if (!p->where || !p->sub || !p->sub_res) {
-        risk_engine_unreserve(m->eng, cmds, p->n, p->d);
+    if (!p->where || !p->sub || !p->sub_d || !p->sub_res) {
+        risk_engine_settle(m->eng, cmds, p->n, p->d, NULL, true);
         api_call_fail(c, JZ_UNAVAILABLE, "", "out of memory");
         return 1;
     }
     plan_build(m, cmds, res, p);
-    if (p->nsub && api_call_run(c, p->sub, p->nsub, p->sub_res, NULL, NULL) != 0) {
-        risk_engine_unreserve(m->eng, cmds, p->n, p->d);
+    if (p->nsub && run_screened(c, m, p->sub, p->nsub, p->sub_res, p->sub_d) != 0) {
         return 1;
     }
     if (plan_notes(c, cmds, p) != 0) {
@@ -490,16 +524,14 @@ int risk_hook_transfers(api_call *c, struct ledger_cmd *cmds, uint32_t n,
     }
     int rc = 0;
     if (!decided) {
-        rc = api_call_run(c, cmds, n, results, NULL, NULL) == 0 ? 0 : 1;
-        if (rc != 0) {
-            risk_engine_unreserve(m->eng, cmds, n, p.d);
-        }
+        rc = run_screened(c, m, cmds, n, results, p.d) == 0 ? 0 : 1;
     } else {
         rc = screened_run(c, m, cmds, results, &p, batch);
     }
     free(p.d);
     free(p.where);
     free(p.sub);
+    free(p.sub_d);
     free(p.sub_res);
     return rc;
 }
@@ -523,8 +555,7 @@ int risk_hook_hold(api_call *c, const struct ledger_cmd *cmd)
                           .event = d.action == RISK_DENY ? RISK_NOTE_DENY : RISK_NOTE_REVIEW};
     snprintf(n.rule_id, sizeof n.rule_id, "%s", d.rule_id);
     if (journal_note(c, &n) != 0) {
-        risk_engine_unreserve(m->eng, cmd, 1, &d);
-        return 1;
+        return 1; /* a hold is never counted at screening: nothing to take back */
     }
     if (d.action == RISK_DENY) {
         respond_denied(c, d.rule_id, version);
@@ -688,8 +719,10 @@ static void h_status(api_call *c, json_t *body)
     jb_lit(b, st.failed ? ",\"failed\":true" : ",\"failed\":false");
     jb_lit(b, ",\"transfers\":");
     jb_uint(b, st.transfers);
-    jb_lit(b, ",\"reservations\":");
-    jb_uint(b, st.table.pending);
+    jb_lit(b, ",\"velocity_counted\":");
+    jb_uint(b, st.table.counted);
+    jb_lit(b, ",\"velocity_uncounted\":");
+    jb_uint(b, st.table.uncounted);
     jb_lit(b, ",\"wallets\":");
     jb_uint(b, st.table.wallets);
     jb_lit(b, ",\"journalled_rules_version\":");

@@ -4,6 +4,8 @@
  */
 #include "idmap.h"
 
+#include <sys/mman.h>
+
 #define KEY_BYTES 16
 #define VALUE_OFFSET 24
 
@@ -24,6 +26,24 @@ static uint32_t home(const struct idmap *m, const uint8_t *key)
     return (uint32_t)jz_id_hash(&k) & m->mask;
 }
 
+void *idmap_table_alloc(size_t bytes)
+{
+    void *p = mmap(NULL, bytes ? bytes : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    if (p == MAP_FAILED) {
+        return NULL;
+    }
+    madvise(p, bytes, MADV_HUGEPAGE); /* a hint: without it the table still works */
+    return p;
+}
+
+void idmap_table_free(void *p, size_t bytes)
+{
+    if (p) {
+        munmap(p, bytes ? bytes : 1);
+    }
+}
+
 uint32_t idmap_pow2(uint64_t n)
 {
     uint32_t p = 16;
@@ -41,13 +61,13 @@ int idmap_init(struct idmap *m, uint32_t max, size_t value_bytes)
     m->max = max < slots / 2 ? max : slots / 2;
     m->value_bytes = (uint32_t)value_bytes;
     m->slot_bytes = VALUE_OFFSET + (uint32_t)((value_bytes + 7) / 8 * 8);
-    m->slots = calloc(slots, m->slot_bytes);
+    m->slots = idmap_table_alloc((size_t)slots * m->slot_bytes);
     return m->slots ? 0 : -1;
 }
 
 void idmap_destroy(struct idmap *m)
 {
-    free(m->slots);
+    idmap_table_free(m->slots, (size_t)(m->mask + 1) * m->slot_bytes);
     memset(m, 0, sizeof *m);
 }
 
@@ -72,6 +92,11 @@ void *idmap_get(const struct idmap *m, const jz_id *k)
 {
     int64_t i = find(m, k);
     return i < 0 ? NULL : slot_at(m, (uint32_t)i) + VALUE_OFFSET;
+}
+
+void idmap_prefetch(const struct idmap *m, const jz_id *k)
+{
+    __builtin_prefetch(slot_at(m, (uint32_t)jz_id_hash(k) & m->mask));
 }
 
 void *idmap_put(struct idmap *m, const jz_id *k)

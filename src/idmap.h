@@ -20,6 +20,12 @@ struct idmap {
     uint32_t value_bytes;
 };
 
+/* Large zeroed tables (the risk module's per-wallet state, which is read at random): anonymous
+ * mappings, zero pages until touched, with transparent huge pages asked for so that random
+ * reads do not also miss the TLB. NULL when memory cannot be had; free with the same size. */
+void *idmap_table_alloc(size_t bytes);
+void idmap_table_free(void *p, size_t bytes);
+
 /* The smallest power of two >= n (at least 16, at most 2^31): table sizes. */
 uint32_t idmap_pow2(uint64_t n);
 
@@ -29,6 +35,8 @@ void idmap_destroy(struct idmap *m);
 
 /* The value of the first entry with key k, or NULL. Valid until the map next changes. */
 void *idmap_get(const struct idmap *m, const jz_id *k);
+/* A memory hint: fetches the slot where k's probe starts. */
+void idmap_prefetch(const struct idmap *m, const jz_id *k);
 /* Adds an entry with key k; returns its value (zeroed) to fill, or NULL when full. */
 void *idmap_put(struct idmap *m, const jz_id *k);
 /* Removes the first entry with key k, copying its value to out (may be NULL). */

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 
 #define TOKENS_MAX 64
+#define RULE_WORDS (RISK_RULES_MAX / 64)
 
 enum field {
     F_AMOUNT = 1,
@@ -65,7 +66,14 @@ struct risk_rules {
     uint32_t cap_ids;
     uint32_t nwindows;
     int64_t windows[RISK_WINDOWS_MAX];
-    bool use_velocity, use_device;
+    bool use_velocity, use_device, use_payee;
+    /* Prefilter: for each value of a discrete fact, the rules whose conditions on it allow
+     * that value (value 0 = unknown); and each rule's amount range. A rule outside them
+     * cannot match, so evaluation skips it without looking at its conditions. */
+    uint64_t by_kind[LEDGER_KIND_MAX + 1][RULE_WORDS];
+    uint64_t by_tier[5][RULE_WORDS];
+    uint64_t by_payer_kind[5][RULE_WORDS];
+    int64_t amount_lo[RISK_RULES_MAX], amount_hi[RISK_RULES_MAX];
     uint32_t nnames;     /* operator names of "operator in ..." */
     char (*names)[JZ_INSTITUTION_ID_MAX + 1];
 };
@@ -566,6 +574,8 @@ static int parse_cond(struct parser *p, int *k, struct cond *c)
         return parse_window_cond(p, k, c);
     }
     c->field = f->field;
+    p->r->use_payee = p->r->use_payee || f->field == F_PAYEE_TIER ||
+                      f->field == F_PAYEE_KIND || f->field == F_MCC;
     int i = *k + 1;
     bool negate = i < p->ntok && strcmp(p->tok[i], "not") == 0;
     i += negate;
@@ -739,6 +749,66 @@ static int build_lists(risk_rules *r, struct risk_error *e)
     return 0;
 }
 
+static bool compare(int64_t a, uint8_t op, int64_t b);
+
+/* Whether a rule's conditions on a discrete fact allow the value v (0 = unknown). */
+static bool allows(const struct cond *c, uint8_t field, int v)
+{
+    if (c->field != field) {
+        return true;
+    }
+    if (field == F_TIER) {
+        return v == 0 ? c->op == OP_NE : compare(v, c->op, c->value);
+    }
+    bool in = v != 0 && (c->mask >> v & 1u);
+    return c->op == OP_IN ? in : !in;
+}
+
+static void amount_range(const struct cond *c, int64_t *lo, int64_t *hi)
+{
+    if (c->field != F_AMOUNT) {
+        return;
+    }
+    int64_t v = c->value;
+    if (c->op == OP_LT || c->op == OP_LE || c->op == OP_EQ) {
+        int64_t h = c->op == OP_LT ? v - 1 : v;
+        *hi = h < *hi ? h : *hi;
+    }
+    if (c->op == OP_GT || c->op == OP_GE || c->op == OP_EQ) {
+        int64_t l = c->op == OP_GT ? v + 1 : v;
+        *lo = l > *lo ? l : *lo;
+    }
+}
+
+static void build_prefilter(risk_rules *r)
+{
+    for (uint32_t i = 0; i < r->nrules; i++) {
+        const struct rule *ru = &r->rules[i];
+        uint64_t bit = 1ull << (i % 64);
+        r->amount_lo[i] = INT64_MIN;
+        r->amount_hi[i] = INT64_MAX;
+        for (int v = 0; v <= LEDGER_KIND_MAX; v++) {
+            bool ok = true;
+            for (int k = 0; k < ru->ncond; k++) {
+                ok = ok && allows(&ru->cond[k], F_KIND, v);
+            }
+            r->by_kind[v][i / 64] |= ok ? bit : 0;
+        }
+        for (int v = 0; v <= 4; v++) {
+            bool tier = true, kind = true;
+            for (int k = 0; k < ru->ncond; k++) {
+                tier = tier && allows(&ru->cond[k], F_TIER, v);
+                kind = kind && allows(&ru->cond[k], F_PAYER_KIND, v);
+            }
+            r->by_tier[v][i / 64] |= tier ? bit : 0;
+            r->by_payer_kind[v][i / 64] |= kind ? bit : 0;
+        }
+        for (int k = 0; k < ru->ncond; k++) {
+            amount_range(&ru->cond[k], &r->amount_lo[i], &r->amount_hi[i]);
+        }
+    }
+}
+
 int risk_rules_parse(const char *text, size_t len, risk_rules **out, struct risk_error *e)
 {
     memset(e, 0, sizeof *e);
@@ -774,6 +844,9 @@ int risk_rules_parse(const char *text, size_t len, risk_rules **out, struct risk
     }
     if (rc == 0) {
         rc = build_lists(r, e);
+    }
+    if (rc == 0) {
+        build_prefilter(r);
     }
     if (rc != 0) {
         risk_rules_free(r);
@@ -892,19 +965,31 @@ void risk_rules_evaluate(const risk_rules *r, const struct risk_facts *f,
                          struct risk_verdict *out)
 {
     uint32_t steps = 0;
-    for (uint32_t i = 0; i < r->nrules; i++) {
-        const struct rule *ru = &r->rules[i];
-        bool all = true;
-        for (int k = 0; all && k < ru->ncond; k++) {
-            steps++;
-            all = cond_holds(r, &ru->cond[k], f);
-        }
-        if (all) {
-            out->action = ru->action;
-            out->rule = (int)i;
-            snprintf(out->rule_id, sizeof out->rule_id, "%s", ru->id);
-            out->steps = steps;
-            return;
+    int kind = f->kind <= LEDGER_KIND_MAX ? f->kind : 0;
+    int tier = f->payer_tier <= 4 ? f->payer_tier : 0;
+    int pkind = f->payer_kind <= 4 ? f->payer_kind : 0;
+    for (int w = 0; w < RULE_WORDS; w++) {
+        /* The rules that may match, in file order (ascending bits). */
+        uint64_t cand = r->by_kind[kind][w] & r->by_tier[tier][w] & r->by_payer_kind[pkind][w];
+        while (cand) {
+            uint32_t i = (uint32_t)w * 64 + (uint32_t)__builtin_ctzll(cand);
+            cand &= cand - 1;
+            if (f->amount < r->amount_lo[i] || f->amount > r->amount_hi[i]) {
+                continue;
+            }
+            const struct rule *ru = &r->rules[i];
+            bool all = true;
+            for (int k = 0; all && k < ru->ncond; k++) {
+                steps++;
+                all = cond_holds(r, &ru->cond[k], f);
+            }
+            if (all) {
+                out->action = ru->action;
+                out->rule = (int)i;
+                snprintf(out->rule_id, sizeof out->rule_id, "%s", ru->id);
+                out->steps = steps;
+                return;
+            }
         }
     }
     ASSERT(steps <= RISK_RULES_MAX * RISK_CONDS_MAX);
@@ -938,6 +1023,11 @@ bool risk_rules_use_velocity(const risk_rules *r)
 bool risk_rules_use_device(const risk_rules *r)
 {
     return r->use_device;
+}
+
+bool risk_rules_use_payee(const risk_rules *r)
+{
+    return r->use_payee;
 }
 
 const char *risk_action_name(int action)

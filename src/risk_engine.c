@@ -27,6 +27,8 @@
 #define ACTIVATE_WAIT_MS 30000    /* velocity rebuild after a rule change */
 #define WARM_WAIT_MS 10000        /* screening before the monitor's first catch-up */
 #define UNKNOWN_WAIT_MS 1000      /* a payer the table has not seen yet */
+#define PREFETCH_CHUNK 16         /* commands whose wallets are fetched together */
+#define READ_BACK_WAIT_MS 10000   /* an unmarked request's payments, read by the monitor */
 
 struct hold_info {
     jz_id debit, credit;
@@ -82,6 +84,7 @@ struct risk_engine {
     uint64_t cur_seq;
     int64_t cur_ts;
     uint32_t cur_idx;
+    bool group_counted;    /* the group in hand was counted when screened (its marker) */
     int32_t cur_day;
     uint32_t institutions; /* created so far: the next index */
     struct time_mark marks[TIME_INDEX];
@@ -292,7 +295,6 @@ static void apply_disclosure(risk_engine *e, const struct ledger_cmd *c, const s
 
 static void apply_transfer(risk_engine *e, const struct ledger_cmd *c, uint8_t kind)
 {
-    risk_table_velocity_add(e->table, &c->debit, e->cur_ts, c->amount);
     struct aml_transfer t = {.id = c->id, .debit = c->debit, .credit = c->credit,
                              .amount = c->amount, .ts = e->cur_ts, .kind = kind};
     aml_transfer(e->aml, &t);
@@ -319,7 +321,6 @@ static void apply_hold(risk_engine *e, const struct ledger_cmd *c)
 {
     struct hold_info h;
     if (c->op == LEDGER_OP_HOLD_CREATE) {
-        risk_table_velocity_add(e->table, &c->debit, e->cur_ts, c->amount);
         struct hold_info *slot = idmap_put(&e->holds, &c->id);
         if (slot) {
             *slot = (struct hold_info){c->debit, c->credit, c->amount};
@@ -336,13 +337,23 @@ static void apply_hold(risk_engine *e, const struct ledger_cmd *c)
     aml_transfer(e->aml, &at);
 }
 
+/* Whether a group starts with the marker of screened payments counted under the table's
+ * current generation (risk_table.h): then the monitor does not count them again. */
+static bool counted_group(risk_engine *e, const struct ledger_cmd *first, uint8_t code)
+{
+    struct risk_note n;
+    return first->op == LEDGER_OP_NOTE && first->kind == LEDGER_NOTE_RISK && code == JZ_OK &&
+           risk_note_decode(first, &n) == 0 && n.event == RISK_NOTE_SCREENED &&
+           (uint32_t)n.number == risk_table_generation(e->table);
+}
+
 static void apply_command(risk_engine *e, const struct ledger_cmd *c, uint8_t code, bool replay)
 {
-    if (c->op == LEDGER_OP_TRANSFER || c->op == LEDGER_OP_HOLD_CREATE) {
-        risk_table_release(e->table, &c->id); /* whatever its outcome */
-    }
     if (code != JZ_OK || replay) {
         return;
+    }
+    if ((c->op == LEDGER_OP_TRANSFER || c->op == LEDGER_OP_HOLD_CREATE) && !e->group_counted) {
+        risk_table_velocity_add(e->table, &c->debit, e->cur_ts, c->amount);
     }
     struct risk_note n;
     switch (c->op) {
@@ -367,11 +378,34 @@ static void apply_command(risk_engine *e, const struct ledger_cmd *c, uint8_t co
     }
 }
 
+/* Memory hints for the wallets of the next commands: the tables are large and the
+ * wallets random, so fetching a chunk's lines together overlaps their cache misses. */
+static void prefetch_chunk(risk_engine *e, const struct ledger_cmd *cmds, uint32_t n)
+{
+    /* The velocity entry is read only for payments not counted at screening. */
+    bool velocity = !e->group_counted && risk_table_generation(e->table) != 0;
+    for (int stage = 1; stage <= 2; stage++) {
+        for (uint32_t k = 0; k < n; k++) {
+            if (cmds[k].op == LEDGER_OP_TRANSFER) {
+                if (velocity) {
+                    risk_table_prefetch(e->table, &cmds[k].debit, stage);
+                }
+                aml_prefetch(e->aml, &cmds[k].debit, stage);
+                aml_prefetch(e->aml, &cmds[k].credit, stage);
+            }
+        }
+    }
+}
+
 static int apply_group(void *ctx, const struct ledger_cmd *cmds, const uint8_t *results,
                        uint32_t n)
 {
     risk_engine *e = ctx;
+    e->group_counted = n > 0 && counted_group(e, &cmds[0], results[0]);
     for (uint32_t k = 0; k < n; k++, e->cur_idx++) {
+        if (k % PREFETCH_CHUNK == 0) {
+            prefetch_chunk(e, &cmds[k], n - k < PREFETCH_CHUNK ? n - k : PREFETCH_CHUNK);
+        }
         apply_command(e, &cmds[k], results[2 * k],
                       (results[2 * k + 1] & COMMAND_REPLAYED_BIT) != 0);
     }
@@ -521,6 +555,9 @@ static int rebuild_group(void *ctx, const struct ledger_cmd *cmds, const uint8_t
                          uint32_t n)
 {
     risk_engine *e = ctx;
+    if (n > 0 && counted_group(e, &cmds[0], results[0])) {
+        return 0; /* counted under the new windows when screened */
+    }
     for (uint32_t k = 0; k < n; k++) {
         const struct ledger_cmd *c = &cmds[k];
         if ((c->op == LEDGER_OP_TRANSFER || c->op == LEDGER_OP_HOLD_CREATE) &&
@@ -567,8 +604,8 @@ static void rebuild_velocity(risk_engine *e)
     atomic_fetch_add(&e->rebuilds, 1);
 }
 
-/* Housekeeping about once a second: reservations that never became durable, and the
- * reports of a day the clock has left while the journal was quiet. */
+/* Housekeeping about once a second: the reports of a day the clock has left while the
+ * journal was quiet. */
 static void chores(risk_engine *e)
 {
     int64_t now = wall_ms();
@@ -576,7 +613,6 @@ static void chores(risk_engine *e)
         return;
     }
     e->last_chores_ms = now;
-    risk_table_expire(e->table, now - RISK_PENDING_TTL_MS);
     int32_t today = ledger_day_of(now);
     if (e->cur_day != INT32_MIN && today > e->cur_day) {
         day_over(e, e->cur_day);
@@ -657,7 +693,7 @@ static int open_parts(risk_engine *e, char *err, size_t err_len)
     }
     atomic_store(&e->active, risk_rules_count(e->rules) > 0);
     uint32_t wallets = e->cfg.wallets_max + JZ_INSTITUTIONS_MAX;
-    e->table = risk_table_new(wallets, e->cfg.pending_max ? e->cfg.pending_max : 262144);
+    e->table = risk_table_new(wallets);
     struct aml_sink sink = {.finding = on_finding, .day_total = on_day_total, .ctx = e};
     e->aml = aml_new(wallets, e->cfg.evidence_ring ? e->cfg.evidence_ring : 1u << 20, &sink);
     e->scratch = calloc(JZ_BATCH_MAX, sizeof *e->scratch);
@@ -935,7 +971,7 @@ static void screen_one(risk_engine *e, const risk_rules *r, const struct ledger_
     f.actor = actor;
     f.now_ms = now;
     struct risk_wallet payee;
-    if (risk_table_get(e->table, &c->credit, &payee) == 0) {
+    if (risk_rules_use_payee(r) && risk_table_get(e->table, &c->credit, &payee) == 0) {
         f.payee_tier = payee.tier;
         f.payee_kind = payee.kind;
         f.payee_mcc = payee.mcc;
@@ -959,10 +995,16 @@ static void screen_one(risk_engine *e, const risk_rules *r, const struct ledger_
     risk_rules_evaluate(r, &f, &v);
     d->action = v.action;
     snprintf(d->rule_id, sizeof d->rule_id, "%s", v.rule_id);
-    d->reserved = false;
+    d->counted = false;
     if (known == 0) {
-        if (v.action != RISK_DENY) {
-            d->reserved = risk_table_screen_reserve(&s, &c->id, c->amount, now) == 0;
+        /* Counting at screening serves velocity rules only. A hold created directly (POST
+         * /v1/holds) is not counted here: its submission is the core's, whose outcome this
+         * module does not see; the monitor counts it once durable. */
+        if (v.action != RISK_DENY && risk_rules_use_velocity(r) && c->op == LEDGER_OP_TRANSFER) {
+            risk_table_screen_count(&s, c->amount, now);
+            d->counted = true;
+            d->generation = s.generation;
+            d->at_ms = now;
         }
         risk_table_screen_end(&s);
     }
@@ -986,6 +1028,15 @@ uint32_t risk_engine_screen(risk_engine *e, const struct ledger_cmd *cmds, uint3
     pthread_rwlock_rdlock(&e->rules_mu);
     uint32_t version = e->version;
     for (uint32_t i = 0; i < n; i++) {
+        if (i % PREFETCH_CHUNK == 0) {
+            uint32_t end = n - i < PREFETCH_CHUNK ? n : i + PREFETCH_CHUNK;
+            for (int stage = 1; stage <= 2; stage++) {
+                for (uint32_t k = i; k < end; k++) {
+                    risk_table_prefetch(e->table, &cmds[k].debit, stage);
+                    risk_table_prefetch(e->table, &cmds[k].credit, stage);
+                }
+            }
+        }
         if (screened_op(&cmds[i])) {
             screen_one(e, e->rules, &cmds[i], actor, now_ms, &waited, &out[i]);
         }
@@ -994,14 +1045,38 @@ uint32_t risk_engine_screen(risk_engine *e, const struct ledger_cmd *cmds, uint3
     return version;
 }
 
-void risk_engine_unreserve(risk_engine *e, const struct ledger_cmd *cmds, uint32_t n,
-                           struct risk_decision *d)
+bool risk_engine_marker(risk_engine *e, const struct risk_decision *d, uint32_t n,
+                        uint16_t actor, struct ledger_cmd *out)
 {
+    (void)e;
     for (uint32_t i = 0; i < n; i++) {
-        if (d[i].reserved) {
-            risk_table_release(e->table, &cmds[i].id);
-            d[i].reserved = false;
+        if (d[i].counted) {
+            struct risk_note note = {.topic = LEDGER_NOTE_RISK, .event = RISK_NOTE_SCREENED,
+                                     .number = d[i].generation};
+            risk_note_command(&note, actor, out);
+            return true;
         }
+    }
+    return false;
+}
+
+void risk_engine_settle(risk_engine *e, const struct ledger_cmd *cmds, uint32_t n,
+                        struct risk_decision *d, const struct ledger_result *results,
+                        bool marked)
+{
+    if (!marked) {
+        /* No marker: the monitor counts these payments when it reads them; until it has,
+         * they stay counted from screening (counted twice for a moment: stricter, never
+         * laxer). */
+        catch_up(e, READ_BACK_WAIT_MS);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        bool posted = results && results[i].code == JZ_OK && !results[i].replayed;
+        if (d[i].counted && (!marked || !posted)) {
+            risk_table_uncount(e->table, &cmds[i].debit, d[i].generation, d[i].at_ms,
+                               cmds[i].amount);
+        }
+        d[i].counted = false;
     }
 }
 
@@ -1050,8 +1125,11 @@ void risk_engine_write_metrics(risk_engine *e, struct jbuf *b)
     metrics_write_gauge(b, "jiaozi_risk_rules_version", "Version of the risk rules in force.",
                         info.version);
     metrics_write_gauge(b, "jiaozi_risk_rules", "Rules in force.", info.rules);
-    metrics_write_gauge(b, "jiaozi_risk_reservations", "Payments screened, not yet durable.",
-                        st.table.pending);
+    metrics_write_counter(b, "jiaozi_risk_velocity_counted_total",
+                          "Payments counted in velocity when screened.", st.table.counted);
+    metrics_write_counter(b, "jiaozi_risk_velocity_uncounted_total",
+                          "Screened payments taken back (refused, replayed, not submitted).",
+                          st.table.uncounted);
     jb_lit(b, "# HELP jiaozi_risk_screened_total Payments screened by the rules, by outcome.\n"
               "# TYPE jiaozi_risk_screened_total counter\n");
     for (int a = 0; a < 3; a++) {

@@ -5,8 +5,8 @@
  *
  * The monitor reads every durable record (as the history projector does: a journal_reader
  * up to the executor's durable head) and
- *   - keeps risk_table current: wallet profiles, device changes, velocity (durable
- *     payments), and releases the reservations of payments it meets;
+ *   - keeps risk_table current: wallet profiles, device changes, and the velocity of
+ *     durable payments not already counted when they were screened;
  *   - feeds the AML detectors (aml.h) and stores their findings as alerts;
  *   - applies case changes, review holds and disclosures journalled as notes
  *     (risk_note.h) to DIR/alerts.db (store_alerts.h);
@@ -40,7 +40,6 @@ struct risk_engine_config {
     executor *ex;             /* durable head, borrowed */
     uint32_t wallets_max;     /* from jiaozi.conf */
     uint32_t holds_max;
-    uint32_t pending_max;     /* reservations; 0 = 262144 */
     uint32_t evidence_ring;   /* AML evidence ring; 0 = 2^20 transfers */
     bool reports;             /* write the daily report files */
     /* An institution's id by index, for reports ("" when unknown); may be NULL. */
@@ -86,21 +85,31 @@ void risk_engine_discard(risk_engine *e, struct risk_staged *s);
 /* ---- Screening ---- */
 
 struct risk_decision {
-    uint8_t action;   /* enum risk_action */
-    bool reserved;    /* a velocity reservation was made under the command's id */
+    uint8_t action;       /* enum risk_action */
+    bool counted;         /* counted in the payer's velocity at screening (risk_table.h) */
+    uint32_t generation;  /* ... under this generation of the windows, at at_ms */
+    int64_t at_ms;
     char rule_id[RISK_NAME_MAX + 1];
 };
 
 /* True when the rules in force hold at least one rule. */
 bool risk_engine_active(risk_engine *e);
 /* Decides each transfer and hold creation of cmds (other commands are allowed) for the
- * institution named actor at time now, and reserves velocity for what it lets through.
- * Returns the version of the rules that decided. */
+ * institution named actor at time now, and counts what it lets through in the payers'
+ * velocity (when rules look at velocity). Returns the version of the rules that decided. */
 uint32_t risk_engine_screen(risk_engine *e, const struct ledger_cmd *cmds, uint32_t n,
                             const char *actor, int64_t now_ms, struct risk_decision *out);
-/* Releases the reservations of decisions whose commands will not be submitted. */
-void risk_engine_unreserve(risk_engine *e, const struct ledger_cmd *cmds, uint32_t n,
-                           struct risk_decision *d);
+/* The marker that must open the request of counted payments (a NOTE: the monitor then does
+ * not count them again). False when none was counted (no marker needed). */
+bool risk_engine_marker(risk_engine *e, const struct risk_decision *d, uint32_t n,
+                        uint16_t actor, struct ledger_cmd *out);
+/* After the request (results: what the ledger answered, NULL when it never reached the
+ * journal): takes back the counted payments that did not post. A request sent without its
+ * marker (no room: JZ_BATCH_MAX commands) is counted by the monitor: this waits (bounded)
+ * for the monitor to read it, then takes back all. Clears the counted flags. */
+void risk_engine_settle(risk_engine *e, const struct ledger_cmd *cmds, uint32_t n,
+                        struct risk_decision *d, const struct ledger_result *results,
+                        bool marked);
 /* A device report of a wallet, applied at once (the monitor re-applies the journalled
  * note, with the same effect). True when the device changed. */
 bool risk_engine_device(risk_engine *e, const jz_id *wallet, const jz_id *device, int64_t at);

@@ -69,6 +69,7 @@ static int decode_risk(const uint8_t *d, size_t len, struct risk_note *out)
         out->version = get_u32(d + 1);
         return get_str(d + 5, len - 5, out->rule_id, RISK_NAME_MAX) == len - 5 ? 0 : -1;
     case RISK_NOTE_DEVICE:
+    case RISK_NOTE_SCREENED:
         return len == 1 ? 0 : -1;
     case RISK_NOTE_CASE: {
         size_t a = get_str(d + 1, len - 1, out->assignee, ALERT_ASSIGNEE_MAX);

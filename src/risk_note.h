@@ -10,6 +10,8 @@
  *   device   id = wallet, debit = SM3(device)[0..16), amount 0 | 4
  *   case     id = alert, debit 0, amount = new status (0 = unchanged)
  *            | 5 | n u8 | assignee | m u8 | note
+ *   screened id 0, debit 0, amount = velocity generation | 6: opens a request whose
+ *            payments were counted in velocity when screened (risk_table.h)
  * LEDGER_NOTE_DISCLOSURE (the actor is the institution that acted)
  *   request  id = disclosure, debit = wallet | 1 | n u8 | legal basis
  *   approve  id = disclosure, debit = wallet | 2
@@ -33,6 +35,7 @@ enum risk_note_event {
     RISK_NOTE_REVIEW = 3,
     RISK_NOTE_DEVICE = 4,
     RISK_NOTE_CASE = 5,
+    RISK_NOTE_SCREENED = 6,
 };
 
 enum disclosure_event {

@@ -1,12 +1,11 @@
 /*
- * risk_table.c: wallet profiles, velocity and reservations (see risk_table.h).
+ * risk_table.c: wallet profiles and velocity (see risk_table.h).
  *
  * Entries are appended (never removed) and found through an open-addressing index of
  * 4-byte slots (entry number + 1) at load <= 1/2. Only the monitor thread inserts: it fills
  * the entry, then publishes its slot with a release store, so a reader that finds the slot
  * sees a complete id. Everything of an entry that changes is guarded by one of STRIPES
- * mutexes chosen by the id's hash. Reservations live in an idmap keyed by transfer id
- * (one mutex). Lock order: stripe, then reservations.
+ * mutexes chosen by the id's hash; the velocity windows change only under all of them.
  */
 #include "risk_table.h"
 
@@ -17,25 +16,18 @@
 
 #define STRIPES 64
 
+/* One cache line: what screening reads of a wallet. */
 struct entry {
-    jz_id id;
+    _Alignas(64) jz_id id;
     struct risk_wallet w;
     uint64_t device_fp;
-    int64_t pending_sum;
-    uint32_t pending_count;
 };
+_Static_assert(sizeof(struct entry) == 64, "an entry is one cache line");
 
 struct vstep {
     int64_t sum;
     uint32_t count;
     uint32_t step; /* absolute step number (time / step_ms) this slot counts */
-};
-
-/* A reservation, keyed by transfer id in the pending map. */
-struct pending {
-    uint32_t entry;
-    int64_t amount;
-    int64_t at_ms;
 };
 
 struct risk_table {
@@ -45,34 +37,37 @@ struct risk_table {
     _Atomic uint32_t *index;
     uint32_t index_mask;
     pthread_mutex_t stripes[STRIPES];
-    /* Velocity, under all stripes when reshaped. */
+    /* Velocity, reshaped only under all stripes. */
     uint32_t nwindows;
+    _Atomic uint32_t generation;
     int64_t windows[RISK_WINDOWS_MAX];
     int64_t step_ms[RISK_WINDOWS_MAX];
-    struct vstep *steps; /* entries_max * nwindows * RISK_VELOCITY_STEPS */
-    /* Reservations. */
-    pthread_mutex_t pending_mu;
-    struct idmap pending;
-    _Atomic uint64_t reserve_full, expired;
+    /* entries_max * nwindows * RISK_VELOCITY_STEPS; atomic because prefetching reads it
+     * without a lock */
+    _Atomic(struct vstep *) steps;
+    _Atomic uint64_t counted, uncounted;
 };
 
-risk_table *risk_table_new(uint32_t wallets_max, uint32_t pending_max)
+static size_t steps_bytes(const risk_table *t, uint32_t nwindows)
+{
+    return (size_t)t->entries_max * nwindows * RISK_VELOCITY_STEPS * sizeof(struct vstep);
+}
+
+risk_table *risk_table_new(uint32_t wallets_max)
 {
     risk_table *t = calloc(1, sizeof *t);
     if (!t) {
         return NULL;
     }
     t->entries_max = wallets_max;
-    t->entries = calloc(wallets_max ? wallets_max : 1, sizeof *t->entries);
+    t->entries = idmap_table_alloc((size_t)wallets_max * sizeof *t->entries);
     uint32_t slots = idmap_pow2(2ull * wallets_max);
-    t->index = calloc(slots, sizeof *t->index);
+    t->index = idmap_table_alloc((size_t)slots * sizeof *t->index);
     t->index_mask = slots - 1;
-    int prc = idmap_init(&t->pending, pending_max, sizeof(struct pending));
     for (int i = 0; i < STRIPES; i++) {
         pthread_mutex_init(&t->stripes[i], NULL);
     }
-    pthread_mutex_init(&t->pending_mu, NULL);
-    if (!t->entries || !t->index || prc != 0) {
+    if (!t->entries || !t->index) {
         risk_table_free(t);
         return NULL;
     }
@@ -87,11 +82,9 @@ void risk_table_free(risk_table *t)
     for (int i = 0; i < STRIPES; i++) {
         pthread_mutex_destroy(&t->stripes[i]);
     }
-    pthread_mutex_destroy(&t->pending_mu);
-    free(t->entries);
-    free((void *)t->index);
-    idmap_destroy(&t->pending);
-    free(t->steps);
+    idmap_table_free(t->entries, (size_t)t->entries_max * sizeof *t->entries);
+    idmap_table_free((void *)t->index, (size_t)(t->index_mask + 1) * sizeof *t->index);
+    idmap_table_free(atomic_load(&t->steps), steps_bytes(t, t->nwindows));
     free(t);
 }
 
@@ -116,10 +109,28 @@ static int64_t find(risk_table *t, const jz_id *id)
     }
 }
 
+void risk_table_prefetch(risk_table *t, const jz_id *id, int stage)
+{
+    uint32_t i = (uint32_t)jz_id_hash(id) & t->index_mask;
+    if (stage == 1) {
+        __builtin_prefetch((const void *)&t->index[i]);
+        return;
+    }
+    uint32_t v = atomic_load_explicit(&t->index[i], memory_order_acquire);
+    struct vstep *steps = atomic_load_explicit(&t->steps, memory_order_relaxed);
+    if (v != 0) {
+        __builtin_prefetch(&t->entries[v - 1]);
+    }
+    if (v != 0 && steps) {
+        const char *s = (const char *)(steps + (size_t)(v - 1) * t->nwindows * RISK_VELOCITY_STEPS);
+        __builtin_prefetch(s);
+        __builtin_prefetch(s + 64);
+    }
+}
+
 int risk_table_put_wallet(risk_table *t, const jz_id *id, const struct risk_wallet *w)
 {
-    int64_t e = find(t, id);
-    if (e >= 0) {
+    if (find(t, id) >= 0) {
         return 0; /* a replayed open: the first one stands */
     }
     uint32_t n = atomic_load_explicit(&t->nentries, memory_order_relaxed);
@@ -192,24 +203,33 @@ int risk_table_get(risk_table *t, const jz_id *id, struct risk_wallet *out)
 
 static struct vstep *steps_of(risk_table *t, uint32_t e, uint32_t w)
 {
-    return &t->steps[((size_t)e * t->nwindows + w) * RISK_VELOCITY_STEPS];
+    struct vstep *steps = atomic_load_explicit(&t->steps, memory_order_relaxed);
+    return &steps[((size_t)e * t->nwindows + w) * RISK_VELOCITY_STEPS];
 }
 
-static void steps_add(risk_table *t, uint32_t e, int64_t ts, int64_t amount)
+/* Adds count (+1 or -1) and sign * amount to the step of ts in each window. A payment
+ * older than what a slot now counts is outside every window: it is not added (nor, when
+ * taken back, subtracted). */
+static void steps_add(risk_table *t, uint32_t e, int64_t ts, int64_t amount, int sign)
 {
     for (uint32_t w = 0; w < t->nwindows; w++) {
         uint32_t step = (uint32_t)(ts / t->step_ms[w]);
         struct vstep *s = &steps_of(t, e, w)[step % RISK_VELOCITY_STEPS];
         if (s->step != step) {
-            if ((int32_t)(step - s->step) < 0 && s->count != 0) {
-                continue; /* older than the whole window this slot now counts */
+            if ((int32_t)(step - s->step) < 0 || sign < 0) {
+                continue;
             }
             s->step = step;
             s->count = 0;
             s->sum = 0;
         }
-        s->count++;
-        s->sum += amount;
+        if (sign > 0) {
+            s->count++;
+            s->sum += amount;
+        } else if (s->count > 0) {
+            s->count--;
+            s->sum -= amount;
+        }
     }
 }
 
@@ -231,14 +251,30 @@ static void steps_read(risk_table *t, uint32_t e, int64_t now, uint32_t *counts,
 
 void risk_table_velocity_add(risk_table *t, const jz_id *wallet, int64_t ts, int64_t amount)
 {
-    int64_t e = find(t, wallet);
-    if (e < 0 || t->nwindows == 0) {
+    int64_t e = t->nwindows ? find(t, wallet) : -1;
+    if (e < 0) {
         return;
     }
     pthread_mutex_t *mu = &t->stripes[stripe_of(wallet)];
     pthread_mutex_lock(mu);
-    steps_add(t, (uint32_t)e, ts, amount);
+    steps_add(t, (uint32_t)e, ts, amount, 1);
     pthread_mutex_unlock(mu);
+}
+
+void risk_table_uncount(risk_table *t, const jz_id *payer, uint32_t generation, int64_t at_ms,
+                        int64_t amount)
+{
+    int64_t e = find(t, payer);
+    if (e < 0) {
+        return;
+    }
+    pthread_mutex_t *mu = &t->stripes[stripe_of(payer)];
+    pthread_mutex_lock(mu);
+    if (generation == atomic_load(&t->generation)) {
+        steps_add(t, (uint32_t)e, at_ms, amount, -1); /* else: zeroed since, nothing to undo */
+    }
+    pthread_mutex_unlock(mu);
+    atomic_fetch_add_explicit(&t->uncounted, 1, memory_order_relaxed);
 }
 
 int risk_table_set_windows(risk_table *t, const int64_t *windows_ms, uint32_t n)
@@ -249,77 +285,29 @@ int risk_table_set_windows(risk_table *t, const int64_t *windows_ms, uint32_t n)
     }
     struct vstep *steps = NULL;
     if (n > 0) {
-        steps = calloc((size_t)t->entries_max * n * RISK_VELOCITY_STEPS, sizeof *steps);
+        steps = idmap_table_alloc(steps_bytes(t, n));
     }
     for (int i = 0; i < STRIPES; i++) {
         pthread_mutex_lock(&t->stripes[i]);
     }
-    free(t->steps);
-    t->steps = steps;
+    idmap_table_free(atomic_load(&t->steps), steps_bytes(t, t->nwindows));
+    atomic_store(&t->steps, steps);
     t->nwindows = n > 0 && !steps ? 0 : n;
     for (uint32_t w = 0; w < t->nwindows; w++) {
         t->windows[w] = windows_ms[w];
         t->step_ms[w] = windows_ms[w] / RISK_VELOCITY_STEPS;
         ASSERT(t->step_ms[w] > 0);
     }
+    atomic_fetch_add(&t->generation, 1);
     for (int i = STRIPES - 1; i >= 0; i--) {
         pthread_mutex_unlock(&t->stripes[i]);
     }
     return n > 0 && !steps ? -1 : 1;
 }
 
-/* ---- Reservations ---- */
-
-/* Takes one reservation of id out of the table; true with its entry and amount. */
-static bool pending_take(risk_table *t, const jz_id *id, uint32_t *entry, int64_t *amount)
+uint32_t risk_table_generation(risk_table *t)
 {
-    struct pending p;
-    pthread_mutex_lock(&t->pending_mu);
-    bool found = idmap_take(&t->pending, id, &p);
-    pthread_mutex_unlock(&t->pending_mu);
-    if (found) {
-        *entry = p.entry;
-        *amount = p.amount;
-    }
-    return found;
-}
-
-static void unreserve(risk_table *t, uint32_t entry, int64_t amount)
-{
-    pthread_mutex_t *mu = &t->stripes[stripe_of(&t->entries[entry].id)];
-    pthread_mutex_lock(mu);
-    struct entry *en = &t->entries[entry];
-    ASSERT(en->pending_count > 0);
-    en->pending_count--;
-    en->pending_sum -= amount;
-    pthread_mutex_unlock(mu);
-}
-
-void risk_table_release(risk_table *t, const jz_id *id)
-{
-    uint32_t entry = 0;
-    int64_t amount = 0;
-    if (pending_take(t, id, &entry, &amount)) {
-        unreserve(t, entry, amount);
-    }
-}
-
-uint32_t risk_table_expire(risk_table *t, int64_t before_ms)
-{
-    enum { BATCH = 1024 };
-    jz_id ids[BATCH];
-    uint32_t n = 0;
-    pthread_mutex_lock(&t->pending_mu);
-    for (uint32_t i = 0; i < idmap_slots(&t->pending) && n < BATCH && t->pending.count; i++) {
-        const struct pending *p = idmap_slot(&t->pending, i, &ids[n]);
-        n += p && p->at_ms < before_ms;
-    }
-    pthread_mutex_unlock(&t->pending_mu);
-    for (uint32_t k = 0; k < n; k++) {
-        risk_table_release(t, &ids[k]);
-    }
-    atomic_fetch_add(&t->expired, n);
-    return n;
+    return atomic_load(&t->generation);
 }
 
 /* ---- Screening ---- */
@@ -336,36 +324,22 @@ int risk_table_screen_begin(risk_table *t, const jz_id *payer, int64_t now_ms, i
     s->entry = (uint32_t)e;
     s->stripe = stripe_of(payer);
     pthread_mutex_lock(&t->stripes[s->stripe]);
-    const struct entry *en = &t->entries[e];
-    *w = en->w;
+    s->generation = atomic_load_explicit(&t->generation, memory_order_relaxed);
+    *w = t->entries[e].w;
     memset(counts, 0, RISK_WINDOWS_MAX * sizeof *counts);
     memset(sums, 0, RISK_WINDOWS_MAX * sizeof *sums);
     steps_read(t, (uint32_t)e, now_ms, counts, sums);
     for (uint32_t k = 0; k < t->nwindows; k++) {
-        counts[k] += en->pending_count + 1;
-        sums[k] += en->pending_sum + amount;
+        counts[k] += 1;
+        sums[k] += amount;
     }
     return 0;
 }
 
-int risk_table_screen_reserve(struct risk_screen *s, const jz_id *transfer_id, int64_t amount,
-                              int64_t now_ms)
+void risk_table_screen_count(struct risk_screen *s, int64_t amount, int64_t now_ms)
 {
-    risk_table *t = s->t;
-    pthread_mutex_lock(&t->pending_mu);
-    struct pending *p = idmap_put(&t->pending, transfer_id);
-    bool full = p == NULL;
-    if (p) {
-        *p = (struct pending){.entry = s->entry, .amount = amount, .at_ms = now_ms};
-    }
-    pthread_mutex_unlock(&t->pending_mu);
-    if (full) {
-        atomic_fetch_add(&t->reserve_full, 1);
-        return -1;
-    }
-    t->entries[s->entry].pending_count++;
-    t->entries[s->entry].pending_sum += amount;
-    return 0;
+    steps_add(s->t, s->entry, now_ms, amount, 1);
+    atomic_fetch_add_explicit(&s->t->counted, 1, memory_order_relaxed);
 }
 
 void risk_table_screen_end(struct risk_screen *s)
@@ -378,10 +352,6 @@ void risk_table_stats(risk_table *t, struct risk_table_stats *out)
     memset(out, 0, sizeof *out);
     out->wallets = atomic_load(&t->nentries);
     out->wallets_max = t->entries_max;
-    pthread_mutex_lock(&t->pending_mu);
-    out->pending = t->pending.count;
-    out->pending_max = t->pending.max;
-    pthread_mutex_unlock(&t->pending_mu);
-    out->reserve_full = atomic_load(&t->reserve_full);
-    out->expired = atomic_load(&t->expired);
+    out->counted = atomic_load(&t->counted);
+    out->uncounted = atomic_load(&t->uncounted);
 }

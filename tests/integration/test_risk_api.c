@@ -237,6 +237,41 @@ TEST(risk_batches_chains_holds_and_velocity)
     REQUIRE_EQ_INT(transfer(&w, &w.op, id, corp, b, 100, "payment", &r), 422);
     CHECK(strstr(r.body, "\"rule\":\"burst\"") != NULL);
     srv_response_free(&r);
+    /* A new window: velocity is rebuilt from the journal, so the 3 payments already made
+     * count at once: a 4th is allowed under count(20m) > 4, a 5th is not. */
+    REQUIRE_EQ_INT(put_rules(&w, &w.s.central,
+                             "rule cash allow when kind in exchange_in\n"
+                             "rule burst2 deny when count(20m) > 4 and payer_kind == corporate\n"
+                             "rule newdev review when new_device(1h) and amount >= 500\n", NULL),
+                   200);
+    srv_new_id(id);
+    CHECK_EQ_INT(transfer(&w, &w.op, id, corp, b, 100, "payment", NULL), 201);
+    srv_new_id(id);
+    REQUIRE_EQ_INT(transfer(&w, &w.op, id, corp, b, 100, "payment", &r), 422);
+    CHECK(strstr(r.body, "\"rule\":\"burst2\"") != NULL);
+    srv_response_free(&r);
+    /* Devices: the first one reported is not new; a change makes the wallet's payments of
+     * 500 fen and more go to review for an hour. */
+    snprintf(body2, sizeof body2, "{\"wallet\":\"%s\",\"device\":\"phone-1\"}", a);
+    REQUIRE_EQ_INT(srv_call(&w.s, &w.op, "POST", "/v1/risk/devices", body2, &r), 200);
+    CHECK(strstr(r.body, "\"device_changed\":false") != NULL);
+    srv_response_free(&r);
+    CHECK_EQ_INT(srv_call(&w.s, &w.op2, "POST", "/v1/risk/devices", body2, NULL), 403);
+    srv_new_id(id);
+    CHECK_EQ_INT(transfer(&w, &w.op, id, a, b, 500, "p2p", NULL), 201);
+    snprintf(body2, sizeof body2, "{\"wallet\":\"%s\",\"device\":\"phone-2\"}", a);
+    REQUIRE_EQ_INT(srv_call(&w.s, &w.op, "POST", "/v1/risk/devices", body2, &r), 200);
+    CHECK(strstr(r.body, "\"device_changed\":true") != NULL);
+    srv_response_free(&r);
+    srv_new_id(id);
+    CHECK_EQ_INT(transfer(&w, &w.op, id, a, b, 499, "p2p", NULL), 201);
+    srv_new_id(id);
+    REQUIRE_EQ_INT(transfer(&w, &w.op, id, a, b, 500, "p2p", &r), 202);
+    CHECK(strstr(r.body, "\"rule\":\"newdev\"") != NULL);
+    srv_response_free(&r);
+    REQUIRE_EQ_INT(put_rules(&w, &w.s.central,
+                             "rule big deny when amount > 100000 and kind in p2p,payment\n", NULL),
+                   200);
     /* A hold is screened too: denied over the limit, refused before the ledger. */
     srv_new_id(id);
     snprintf(body2, sizeof body2, "{\"id\":\"%s\",\"debit\":\"%s\",\"credit\":\"%s\","

@@ -244,7 +244,7 @@ TEST(risk_evaluation_cost_is_bounded)
         n += (size_t)snprintf(text + n, cap - n,
                               "rule r%d deny when amount >= 1 and tier >= 1 and kind in p2p and "
                               "hour in 0-23 and count(1h) >= 1 and sum(1h) >= 1 and "
-                              "payer_kind == personal and amount > 9000000000000000\n", i);
+                              "payer_kind == personal and mcc == 1\n", i);
     }
     risk_rules *r = parse(text);
     free(text);

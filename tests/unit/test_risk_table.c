@@ -33,7 +33,7 @@ static void velocity(risk_table *t, const jz_id *w, int64_t now, uint32_t *count
 
 TEST(risk_table_velocity_steps_and_window_edge)
 {
-    risk_table *t = risk_table_new(100, 100);
+    risk_table *t = risk_table_new(100);
     REQUIRE(t != NULL);
     jz_id w = id_of('W', 1);
     struct risk_wallet p = {.operator_index = 1, .kind = LEDGER_WALLET_PERSONAL, .tier = 4};
@@ -73,58 +73,61 @@ TEST(risk_table_velocity_steps_and_window_edge)
     risk_table_free(t);
 }
 
-TEST(risk_table_reservations_count_once)
+TEST(risk_table_screened_payments_count_once)
 {
-    risk_table *t = risk_table_new(10, 4);
+    risk_table *t = risk_table_new(10);
     REQUIRE(t != NULL);
     jz_id w = id_of('W', 1);
     struct risk_wallet p = {.operator_index = 1, .kind = LEDGER_WALLET_PERSONAL, .tier = 4};
     REQUIRE(risk_table_put_wallet(t, &w, &p) == 0);
     int64_t win = 60 * MIN_MS;
-    risk_table_set_windows(t, &win, 1);
+    CHECK_EQ_INT(risk_table_set_windows(t, &win, 1), 1);
+    uint32_t gen = risk_table_generation(t);
     int64_t now = 1740758400000LL;
     struct risk_screen s;
     struct risk_wallet wv;
     uint32_t c[RISK_WINDOWS_MAX];
     int64_t sm[RISK_WINDOWS_MAX];
-    jz_id tx[6];
     for (uint32_t i = 0; i < 5; i++) {
-        tx[i] = id_of('T', i);
         REQUIRE(risk_table_screen_begin(t, &w, now, 50, &s, &wv, c, sm) == 0);
-        CHECK_EQ_INT(c[0], i < 4 ? i + 1 : 5); /* reservations so far, and this payment */
-        int rc = risk_table_screen_reserve(&s, &tx[i], 50, now);
-        CHECK_EQ_INT(rc, i < 4 ? 0 : -1); /* room for 4 reservations */
+        CHECK_EQ_INT(c[0], i + 1); /* those counted so far, and this payment */
+        CHECK_EQ_INT(sm[0], (int64_t)(i + 1) * 50);
+        CHECK_EQ_INT(s.generation, gen);
+        risk_table_screen_count(&s, 50, now);
         risk_table_screen_end(&s);
     }
+    /* Two did not post: taken back. One counted under an older generation: nothing to
+     * take back (the windows were reset since). */
+    risk_table_uncount(t, &w, gen, now, 50);
+    risk_table_uncount(t, &w, gen, now, 50);
+    risk_table_uncount(t, &w, gen - 1, now, 50);
+    REQUIRE(risk_table_screen_begin(t, &w, now, 0, &s, &wv, c, sm) == 0);
+    CHECK_EQ_INT(c[0], 3 + 1);
+    CHECK_EQ_INT(sm[0], 150);
+    risk_table_screen_end(&s);
+    /* A payment counted in a step that has since left its slot is not taken back twice. */
+    risk_table_uncount(t, &w, gen, now - 2 * 60 * MIN_MS, 50);
+    REQUIRE(risk_table_screen_begin(t, &w, now, 0, &s, &wv, c, sm) == 0);
+    CHECK_EQ_INT(c[0], 3 + 1);
+    risk_table_screen_end(&s);
+    /* New windows: a new generation, zeroed. */
+    int64_t two[2] = {win, 2 * win};
+    CHECK_EQ_INT(risk_table_set_windows(t, two, 2), 1);
+    CHECK(risk_table_generation(t) != gen);
+    REQUIRE(risk_table_screen_begin(t, &w, now, 0, &s, &wv, c, sm) == 0);
+    CHECK_EQ_INT(c[0], 1);
+    CHECK_EQ_INT(c[1], 1);
+    risk_table_screen_end(&s);
     struct risk_table_stats st;
     risk_table_stats(t, &st);
-    CHECK_EQ_INT(st.pending, 4);
-    CHECK_EQ_INT(st.reserve_full, 1);
-    /* Durable: the monitor adds it and releases the reservation; still counted once. */
-    risk_table_velocity_add(t, &w, now, 50);
-    risk_table_release(t, &tx[0]);
-    REQUIRE(risk_table_screen_begin(t, &w, now, 0, &s, &wv, c, sm) == 0);
-    CHECK_EQ_INT(c[0], 4 + 1);
-    CHECK_EQ_INT(sm[0], 200);
-    risk_table_screen_end(&s);
-    /* Releasing an id with no reservation changes nothing. */
-    risk_table_release(t, &tx[0]);
-    risk_table_release(t, &tx[4]);
-    risk_table_stats(t, &st);
-    CHECK_EQ_INT(st.pending, 3);
-    /* Expiry drops reservations older than the cut. */
-    CHECK_EQ_INT(risk_table_expire(t, now), 0);
-    CHECK_EQ_INT(risk_table_expire(t, now + 1), 3);
-    REQUIRE(risk_table_screen_begin(t, &w, now, 0, &s, &wv, c, sm) == 0);
-    CHECK_EQ_INT(c[0], 1 + 1);
-    risk_table_screen_end(&s);
+    CHECK_EQ_INT(st.counted, 5);
+    CHECK_EQ_INT(st.uncounted, 4);
     risk_table_free(t);
 }
 
 struct racer {
     risk_table *t;
     jz_id wallet;
-    uint32_t id_base;
     int allowed;
 };
 
@@ -141,10 +144,8 @@ static void *race(void *arg)
             continue;
         }
         if (c[0] <= 10) {
-            jz_id tx = id_of('R', r->id_base + i);
-            if (risk_table_screen_reserve(&s, &tx, 1, 1740758400000LL) == 0) {
-                r->allowed++;
-            }
+            risk_table_screen_count(&s, 1, 1740758400000LL);
+            r->allowed++;
         }
         risk_table_screen_end(&s);
     }
@@ -153,7 +154,7 @@ static void *race(void *arg)
 
 TEST(risk_table_concurrent_screens_see_each_other)
 {
-    risk_table *t = risk_table_new(10, 4096);
+    risk_table *t = risk_table_new(10);
     REQUIRE(t != NULL);
     jz_id w = id_of('W', 9);
     struct risk_wallet p = {.operator_index = 1, .kind = LEDGER_WALLET_PERSONAL, .tier = 1};
@@ -163,7 +164,7 @@ TEST(risk_table_concurrent_screens_see_each_other)
     struct racer r[4];
     pthread_t th[4];
     for (int i = 0; i < 4; i++) {
-        r[i] = (struct racer){.t = t, .wallet = w, .id_base = (uint32_t)i * 1000};
+        r[i] = (struct racer){.t = t, .wallet = w};
         REQUIRE(pthread_create(&th[i], NULL, race, &r[i]) == 0);
     }
     int total = 0;
@@ -177,7 +178,7 @@ TEST(risk_table_concurrent_screens_see_each_other)
 
 TEST(risk_table_profiles_devices_and_capacity)
 {
-    risk_table *t = risk_table_new(2, 2);
+    risk_table *t = risk_table_new(2);
     REQUIRE(t != NULL);
     jz_id a = id_of('W', 1), b = id_of('W', 2), c = id_of('W', 3);
     struct risk_wallet p = {.operator_index = 2, .kind = LEDGER_WALLET_MERCHANT, .tier = 3,
