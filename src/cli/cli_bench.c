@@ -612,6 +612,8 @@ static int one_pass(struct bench *b, struct pass *p)
     memset(&q, 0, sizeof q);
     b->rng.s = 0x6a69616f7a69ULL; /* fixed seed: "jiaozi" */
     b->next_id = 0;
+    b->screen = false;
+    memset(b->marked, 0, sizeof b->marked);
     int rc = 1;
     if (node_init(dir, &p->cfg, err, sizeof err) != 0 ||
         node_open(&opt, &b->node, err, sizeof err) != 0) {
