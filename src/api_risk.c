@@ -691,10 +691,19 @@ static void h_device(api_call *c, json_t *body)
     crypto_sm3(device, strlen(device), h);
     struct risk_note n = {.topic = LEDGER_NOTE_RISK, .event = RISK_NOTE_DEVICE, .id = wallet};
     memcpy(n.other.b, h, sizeof n.other.b); /* the device id itself is not journalled */
-    if (journal_note(c, &n) != 0) {
+    /* One report at a time, against every earlier one applied: "changed" is then exact. */
+    pthread_mutex_lock(&m->write_mu);
+    monitor_catch_up(m);
+    int64_t now = api_now_ms(api_call_api(c));
+    bool changed = risk_engine_device(m->eng, &wallet, &n.other, now, false);
+    int rc = journal_note(c, &n);
+    if (rc == 0) {
+        risk_engine_device(m->eng, &wallet, &n.other, now, true);
+    }
+    pthread_mutex_unlock(&m->write_mu);
+    if (rc != 0) {
         return;
     }
-    bool changed = risk_engine_device(m->eng, &wallet, &n.other, api_now_ms(api_call_api(c)));
     struct jbuf *b = api_call_out(c);
     jb_lit(b, "{\"wallet\":");
     jb_id(b, &wallet);
@@ -707,6 +716,7 @@ static void h_status(api_call *c, json_t *body)
     (void)body;
     struct rmod *m = api_call_state(c);
     struct risk_engine_stats st;
+    monitor_catch_up(m);
     risk_engine_stats(m->eng, &st);
     struct jbuf *b = api_call_out(c);
     jb_lit(b, "{\"durable_seq\":");

@@ -256,7 +256,7 @@ static void apply_risk_note(risk_engine *e, const struct ledger_cmd *c, const st
     if (n->event == RISK_NOTE_RULES) {
         e->journalled_version = n->version;
     } else if (n->event == RISK_NOTE_DEVICE) {
-        risk_table_device(e->table, &n->id, &n->other, e->cur_ts);
+        risk_table_device(e->table, &n->id, &n->other, e->cur_ts, true);
     } else if (n->event == RISK_NOTE_REVIEW && e->writing) {
         struct alert_raise a = {.kind = ALERT_RULE_REVIEW, .severity = ALERT_MEDIUM,
                                 .subject = n->other, .trigger = n->id, .at_ms = e->cur_ts,
@@ -1080,9 +1080,10 @@ void risk_engine_settle(risk_engine *e, const struct ledger_cmd *cmds, uint32_t 
     }
 }
 
-bool risk_engine_device(risk_engine *e, const jz_id *wallet, const jz_id *device, int64_t at)
+bool risk_engine_device(risk_engine *e, const jz_id *wallet, const jz_id *device, int64_t at,
+                        bool apply)
 {
-    return risk_table_device(e->table, wallet, device, at);
+    return risk_table_device(e->table, wallet, device, at, apply);
 }
 
 /* ---- Figures ---- */

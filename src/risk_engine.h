@@ -111,8 +111,10 @@ void risk_engine_settle(risk_engine *e, const struct ledger_cmd *cmds, uint32_t 
                         struct risk_decision *d, const struct ledger_result *results,
                         bool marked);
 /* A device report of a wallet, applied at once (the monitor re-applies the journalled
- * note, with the same effect). True when the device changed. */
-bool risk_engine_device(risk_engine *e, const jz_id *wallet, const jz_id *device, int64_t at);
+ * note, with the same effect), or with apply false only tested. True when the device
+ * changes. */
+bool risk_engine_device(risk_engine *e, const jz_id *wallet, const jz_id *device, int64_t at,
+                        bool apply);
 
 /* ---- The monitor ---- */
 

@@ -163,7 +163,8 @@ void risk_table_set_tier(risk_table *t, const jz_id *id, uint8_t tier)
     pthread_mutex_unlock(mu);
 }
 
-bool risk_table_device(risk_table *t, const jz_id *id, const jz_id *device, int64_t at)
+bool risk_table_device(risk_table *t, const jz_id *id, const jz_id *device, int64_t at,
+                       bool apply)
 {
     int64_t e = find(t, id);
     if (e < 0) {
@@ -177,6 +178,8 @@ bool risk_table_device(risk_table *t, const jz_id *id, const jz_id *device, int6
     if (en->device_fp != fp) {
         /* The first device a wallet reports is its device, not a change. */
         changed = en->device_fp != 0;
+    }
+    if (en->device_fp != fp && apply) {
         en->device_fp = fp;
         if (changed && at > en->w.device_changed_ms) {
             en->w.device_changed_ms = at;

@@ -54,8 +54,10 @@ void risk_table_free(risk_table *t);
 int risk_table_put_wallet(risk_table *t, const jz_id *id, const struct risk_wallet *w);
 /* A tier change (0 = unchanged). */
 void risk_table_set_tier(risk_table *t, const jz_id *id, uint8_t tier);
-/* A device report: returns true when it changed the wallet's device (at = when). */
-bool risk_table_device(risk_table *t, const jz_id *id, const jz_id *device, int64_t at);
+/* A device report: returns true when it changed the wallet's device (at = when). With
+ * apply false, only says whether it would. */
+bool risk_table_device(risk_table *t, const jz_id *id, const jz_id *device, int64_t at,
+                       bool apply);
 /* Counts a durable payment of wallet at ts. */
 void risk_table_velocity_add(risk_table *t, const jz_id *wallet, int64_t ts, int64_t amount);
 

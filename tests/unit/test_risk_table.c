@@ -198,9 +198,12 @@ TEST(risk_table_profiles_devices_and_capacity)
     CHECK_EQ_INT(out.tier, 2);
     CHECK_EQ_INT(risk_table_get(t, &c, &out), -1);
     jz_id d1 = id_of('D', 1), d2 = id_of('D', 2);
-    CHECK(!risk_table_device(t, &a, &d1, 1000)); /* the first device is not a change */
-    CHECK(!risk_table_device(t, &a, &d1, 2000));
-    CHECK(risk_table_device(t, &a, &d2, 3000));
+    CHECK(!risk_table_device(t, &a, &d1, 1000, true)); /* the first device is not a change */
+    CHECK(!risk_table_device(t, &a, &d1, 2000, true));
+    CHECK(risk_table_device(t, &a, &d2, 3000, false)); /* would change: nothing applied */
+    REQUIRE(risk_table_get(t, &a, &out) == 0);
+    CHECK_EQ_INT(out.device_changed_ms, 0);
+    CHECK(risk_table_device(t, &a, &d2, 3000, true));
     REQUIRE(risk_table_get(t, &a, &out) == 0);
     CHECK_EQ_INT(out.device_changed_ms, 3000);
     risk_table_free(t);
