@@ -1185,7 +1185,7 @@ static void h_disclosure_get(api_call *c, json_t *body)
 static int no_fields(api_call *c, json_t *body)
 {
     struct api_error e;
-    struct field_spec none[1];
+    const struct field_spec none[1] = {{.name = ""}};
     if (body && json_fields_parse(body, none, 0, "", &e) != 0) {
         api_call_fail_error(c, &e);
         return -1;
