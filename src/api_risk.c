@@ -756,38 +756,8 @@ static void h_status(api_call *c, json_t *body)
 static void write_alert(struct rmod *m, struct jbuf *b, const struct alert_row *a,
                         const struct alert_event_row *ev, int32_t nev)
 {
-    jb_lit(b, "{\"id\":");
-    jb_id(b, &a->id);
-    jb_lit(b, ",\"kind\":");
-    jb_cstr(b, alert_kind_name(a->kind));
-    jb_lit(b, ",\"severity\":");
-    jb_cstr(b, alert_severity_name(a->severity));
-    jb_lit(b, ",\"status\":");
-    jb_cstr(b, alert_status_name(a->status));
-    jb_lit(b, ",\"subject\":");
-    jb_id(b, &a->subject);
-    jb_lit(b, ",\"operator\":");
-    jb_cstr(b, inst(m, a->operator_index));
-    jb_lit(b, ",\"raised_at\":");
-    jb_int(b, a->raised_at);
-    jb_lit(b, ",\"updated_at\":");
-    jb_int(b, a->updated_at);
-    jb_lit(b, ",\"closed_at\":");
-    write_int_or_null(b, a->closed_at);
-    jb_lit(b, ",\"assignee\":");
-    write_text_or_null(b, a->assignee);
-    jb_lit(b, ",\"seq\":");
-    jb_uint(b, a->seq);
-    jb_lit(b, ",\"params\":");
-    jb_cstr(b, a->params);
-    jb_lit(b, ",\"evidence\":[");
-    for (uint32_t i = 0; i < a->nevidence; i++) {
-        if (i) {
-            jb_lit(b, ",");
-        }
-        jb_id(b, &a->evidence[i]);
-    }
-    jb_lit(b, "]");
+    jb_lit(b, "{");
+    report_write_alert(b, a, inst(m, a->operator_index));
     if (nev >= 0) {
         jb_lit(b, ",\"history\":[{\"at\":");
         jb_int(b, a->raised_at);
@@ -855,14 +825,12 @@ static void h_alerts_list(api_call *c, json_t *body)
         }
         write_alert(m, b, &rows[i], NULL, -1);
     }
-    jb_lit(b, "],\"next_cursor\":");
+    char next_text[24] = "";
     if (next) {
-        char t[24];
-        snprintf(t, sizeof t, "%" PRIu64, next);
-        jb_cstr(b, t);
-    } else {
-        jb_lit(b, "null");
+        snprintf(next_text, sizeof next_text, "%" PRIu64, next);
     }
+    jb_lit(b, "],\"next_cursor\":");
+    write_text_or_null(b, next_text);
     jb_lit(b, "}");
     free(rows);
     api_call_respond(c, 200);

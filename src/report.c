@@ -118,27 +118,41 @@ static void json_large_value(const struct report_ctx *c, const struct large_valu
     jb_lit(b, "}");
 }
 
-static void json_suspicious(const struct report_ctx *c, const struct alert_row *a,
-                            struct jbuf *b)
+void report_write_alert(struct jbuf *b, const struct alert_row *a, const char *operator_id)
 {
-    jb_lit(b, "{\"alert\":");
-    jb_id(b, &a->id);
-    jb_lit(b, ",\"kind\":");
-    jb_cstr(b, alert_kind_name(a->kind));
-    jb_lit(b, ",\"severity\":");
-    jb_cstr(b, alert_severity_name(a->severity));
-    jb_lit(b, ",\"subject\":");
-    jb_id(b, &a->subject);
-    jb_lit(b, ",\"operator\":");
-    jb_cstr(b, name_of(c, a->operator_index));
-    jb_lit(b, ",\"raised_at\":");
-    jb_int(b, a->raised_at);
-    jb_lit(b, ",\"closed_at\":");
-    jb_int(b, a->closed_at);
-    jb_lit(b, ",\"assignee\":");
-    jb_cstr(b, a->assignee);
-    jb_lit(b, ",\"params\":");
-    jb_cstr(b, a->params);
+    struct field {
+        const char *key;
+        const jz_id *id;
+        const char *text; /* NULL: a number (or null when zero and nullable) */
+        int64_t number;
+        bool nullable;
+    } fields[] = {
+        {"id", &a->id, NULL, 0, false},
+        {"kind", NULL, alert_kind_name(a->kind), 0, false},
+        {"severity", NULL, alert_severity_name(a->severity), 0, false},
+        {"status", NULL, alert_status_name(a->status), 0, false},
+        {"subject", &a->subject, NULL, 0, false},
+        {"operator", NULL, operator_id, 0, false},
+        {"raised_at", NULL, NULL, a->raised_at, false},
+        {"updated_at", NULL, NULL, a->updated_at, false},
+        {"closed_at", NULL, NULL, a->closed_at, true},
+        {"assignee", NULL, a->assignee[0] ? a->assignee : NULL, 0, true},
+        {"seq", NULL, NULL, (int64_t)a->seq, false},
+        {"params", NULL, a->params, 0, false},
+    };
+    for (size_t i = 0; i < JZ_ARRAY_LEN(fields); i++) {
+        const struct field *f = &fields[i];
+        jb_key(b, f->key, i == 0);
+        if (f->id) {
+            jb_id(b, f->id);
+        } else if (f->text) {
+            jb_cstr(b, f->text);
+        } else if (f->nullable && f->number == 0) {
+            jb_lit(b, "null");
+        } else {
+            jb_int(b, f->number);
+        }
+    }
     jb_lit(b, ",\"evidence\":[");
     for (uint32_t i = 0; i < a->nevidence; i++) {
         if (i) {
@@ -146,7 +160,7 @@ static void json_suspicious(const struct report_ctx *c, const struct alert_row *
         }
         jb_id(b, &a->evidence[i]);
     }
-    jb_lit(b, "]}");
+    jb_lit(b, "]");
 }
 
 int report_json(const struct report_ctx *c, int kind, int32_t day, int64_t now_ms,
@@ -177,7 +191,9 @@ int report_json(const struct report_ctx *c, int kind, int32_t day, int64_t now_m
         if (kind == REPORT_LARGE_VALUE) {
             json_large_value(c, &r.lv[i], b);
         } else {
-            json_suspicious(c, &r.al[i], b);
+            jb_lit(b, "{");
+            report_write_alert(b, &r.al[i], name_of(c, r.al[i].operator_index));
+            jb_lit(b, "}");
         }
     }
     jb_lit(b, "]}\n");

@@ -36,6 +36,11 @@ const char *report_kind_name(int kind);
 /* 0 for an unknown name ("large_value", "suspicious"). */
 int report_kind_parse(const char *s);
 
+/* An alert's members (no braces): id, kind, severity, status, subject, operator, raised_at,
+ * updated_at, closed_at (null while open), assignee (null when none), seq, params and
+ * evidence. The API's alerts and the suspicious report's rows are written with it. */
+void report_write_alert(struct jbuf *b, const struct alert_row *a, const char *operator_id);
+
 /* The report as JSON into out. 0, or -1 when the store cannot be read. */
 int report_json(const struct report_ctx *c, int kind, int32_t day, int64_t now_ms,
                 struct jbuf *out);

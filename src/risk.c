@@ -1015,19 +1015,10 @@ uint32_t risk_rules_windows(const risk_rules *r, int64_t windows_ms[RISK_WINDOWS
     return r->nwindows;
 }
 
-bool risk_rules_use_velocity(const risk_rules *r)
+bool risk_rules_use(const risk_rules *r, enum risk_use what)
 {
-    return r->use_velocity;
-}
-
-bool risk_rules_use_device(const risk_rules *r)
-{
-    return r->use_device;
-}
-
-bool risk_rules_use_payee(const risk_rules *r)
-{
-    return r->use_payee;
+    return what == RISK_USE_VELOCITY ? r->use_velocity
+         : what == RISK_USE_DEVICE ? r->use_device : r->use_payee;
 }
 
 const char *risk_action_name(int action)

@@ -115,11 +115,10 @@ const struct risk_params *risk_rules_params(const risk_rules *r);
 /* The distinct velocity windows the rules use (ms), in first-use order; facts carry one
  * count and sum per window, in this order. */
 uint32_t risk_rules_windows(const risk_rules *r, int64_t windows_ms[RISK_WINDOWS_MAX]);
-/* True when some rule looks at velocity, at the payer's device, or at the payee's wallet
- * (tier, kind, merchant category). */
-bool risk_rules_use_velocity(const risk_rules *r);
-bool risk_rules_use_device(const risk_rules *r);
-bool risk_rules_use_payee(const risk_rules *r);
+/* Whether some rule looks at velocity, at the payer's device, or at the payee's wallet
+ * (tier, kind, merchant category): screening reads only what the rules use. */
+enum risk_use { RISK_USE_VELOCITY, RISK_USE_DEVICE, RISK_USE_PAYEE };
+bool risk_rules_use(const risk_rules *r, enum risk_use what);
 
 const char *risk_action_name(int action);
 /* Hour of the day (0-23) in UTC+8 of a timestamp in ms. */

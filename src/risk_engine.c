@@ -510,7 +510,7 @@ static int run_records(risk_engine *e, uint64_t durable, char *err, size_t err_l
         int32_t day = ledger_day_of(rec.timestamp_ms);
         if (rec.seq > e->db_seq && e->cur_day != INT32_MIN && day > e->cur_day) {
             /* The day is over: its totals must be committed before its reports. */
-            if (txn && alert_store_commit(e->store, last) != 0) {
+            if (txn && alert_store_end(e->store, true, last) != 0) {
                 goto fail;
             }
             txn = false;
@@ -533,7 +533,7 @@ static int run_records(risk_engine *e, uint64_t durable, char *err, size_t err_l
         }
     }
     if (txn) {
-        if (alert_store_commit(e->store, last) != 0) {
+        if (alert_store_end(e->store, true, last) != 0) {
             goto fail;
         }
         e->db_seq = last;
@@ -544,7 +544,7 @@ static int run_records(risk_engine *e, uint64_t durable, char *err, size_t err_l
     return n;
 fail:
     if (txn) {
-        alert_store_rollback(e->store);
+        alert_store_end(e->store, false, 0);
     }
     snprintf(err + strlen(err), err_len - strlen(err), "%salerts.db could not be written",
              err[0] ? "; " : "");
@@ -619,16 +619,46 @@ static void chores(risk_engine *e)
     }
 }
 
+/* The CLOCK_REALTIME instant ms from now (pthread_cond_timedwait's clock). */
+static struct timespec deadline_in(int64_t ms)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    int64_t ns = t.tv_nsec + (ms % 1000) * 1000000;
+    t.tv_sec += (time_t)(ms / 1000 + ns / 1000000000);
+    t.tv_nsec = (long)(ns % 1000000000);
+    return t;
+}
+
+/* What a caller waits for, under mu. */
+static bool monitored_reached(const risk_engine *e, uint64_t seq)
+{
+    return e->monitored >= seq;
+}
+
+static bool generation_applied(const risk_engine *e, uint64_t gen)
+{
+    return e->applied_gen >= gen;
+}
+
+/* Under mu: waits on cond until done(e, arg), the monitor fails, or the deadline passes.
+ * Returns done(e, arg). */
+static bool wait_for(risk_engine *e, bool (*done)(const risk_engine *, uint64_t), uint64_t arg,
+                     int64_t timeout_ms)
+{
+    struct timespec until = deadline_in(timeout_ms);
+    for (int rc = 0; !done(e, arg) && !e->failed && rc == 0;) {
+        rc = pthread_cond_timedwait(&e->cond, &e->mu, &until);
+    }
+    return done(e, arg);
+}
+
 /* Sleeps up to ms unless woken (a waiter, a rule change, a stop). */
 static void idle(risk_engine *e, int ms)
 {
     pthread_mutex_lock(&e->mu);
     if (!e->stopping && e->gen == e->applied_gen && !e->kicked) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += ms * 1000000L;
-        until.tv_sec += until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
+        struct timespec until = deadline_in(ms);
         pthread_cond_timedwait(&e->cond, &e->mu, &until);
     }
     e->kicked = false;
@@ -779,24 +809,12 @@ void risk_engine_close(risk_engine *e)
 
 int risk_engine_wait(risk_engine *e, uint64_t seq, int timeout_ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    int rc = 0;
     pthread_mutex_lock(&e->mu);
     if (e->monitored < seq) {
-        e->kicked = true;
+        e->kicked = true; /* it may be idle: look at the durable head now */
         pthread_cond_broadcast(&e->cond);
     }
-    while (e->monitored < seq && !e->failed && rc == 0) {
-        rc = pthread_cond_timedwait(&e->cond, &e->mu, &until);
-    }
-    bool ok = e->monitored >= seq;
+    bool ok = wait_for(e, monitored_reached, seq, timeout_ms);
     pthread_mutex_unlock(&e->mu);
     return ok ? 0 : -1;
 }
@@ -928,13 +946,7 @@ int risk_engine_activate(risk_engine *e, struct risk_staged *s, char *err, size_
     pthread_mutex_lock(&e->mu);
     uint64_t gen = ++e->gen;
     pthread_cond_broadcast(&e->cond);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ACTIVATE_WAIT_MS / 1000;
-    int rc = 0;
-    while (e->applied_gen < gen && !e->failed && rc == 0) {
-        rc = pthread_cond_timedwait(&e->cond, &e->mu, &until);
-    }
+    wait_for(e, generation_applied, gen, ACTIVATE_WAIT_MS);
     pthread_mutex_unlock(&e->mu);
     risk_engine_discard(e, s);
     return 0;
@@ -971,7 +983,7 @@ static void screen_one(risk_engine *e, const risk_rules *r, const struct ledger_
     f.actor = actor;
     f.now_ms = now;
     struct risk_wallet payee;
-    if (risk_rules_use_payee(r) && risk_table_get(e->table, &c->credit, &payee) == 0) {
+    if (risk_rules_use(r, RISK_USE_PAYEE) && risk_table_get(e->table, &c->credit, &payee) == 0) {
         f.payee_tier = payee.tier;
         f.payee_kind = payee.kind;
         f.payee_mcc = payee.mcc;
@@ -1000,7 +1012,7 @@ static void screen_one(risk_engine *e, const risk_rules *r, const struct ledger_
         /* Counting at screening serves velocity rules only. A hold created directly (POST
          * /v1/holds) is not counted here: its submission is the core's, whose outcome this
          * module does not see; the monitor counts it once durable. */
-        if (v.action != RISK_DENY && risk_rules_use_velocity(r) && c->op == LEDGER_OP_TRANSFER) {
+        if (v.action != RISK_DENY && risk_rules_use(r, RISK_USE_VELOCITY) && c->op == LEDGER_OP_TRANSFER) {
             risk_table_screen_count(&s, c->amount, now);
             d->counted = true;
             d->generation = s.generation;

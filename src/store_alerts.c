@@ -130,18 +130,36 @@ static sqlite3_stmt *bindv(struct conn *c, const char *sql, const char *fmt, va_
     return st;
 }
 
-/* Runs a statement that returns no rows. 0 or -1. */
-static int exec(struct conn *c, const char *sql, const char *fmt, ...)
+static int execv(struct conn *c, const char *sql, const char *fmt, va_list ap)
 {
-    va_list ap;
-    va_start(ap, fmt);
     sqlite3_stmt *st = bindv(c, sql, fmt, ap);
-    va_end(ap);
     int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
     if (st) {
         sqlite3_reset(st);
     }
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* Runs a statement that returns no rows. 0 or -1. */
+static int exec(struct conn *c, const char *sql, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = execv(c, sql, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* The same on the writer's connection, under its mutex. */
+static int write_locked(alert_store *s, const char *sql, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pthread_mutex_lock(&s->w.mu);
+    int rc = execv(&s->w, sql, fmt, ap);
+    pthread_mutex_unlock(&s->w.mu);
+    va_end(ap);
+    return rc;
 }
 
 /* Starts a query; step it with sqlite3_step, then sqlite3_reset. */
@@ -214,32 +232,22 @@ uint64_t alert_store_seq(alert_store *s)
 
 /* ---- Writing ---- */
 
-static int locked_exec(alert_store *s, const char *sql)
-{
-    pthread_mutex_lock(&s->w.mu);
-    int rc = exec(&s->w, sql, "");
-    pthread_mutex_unlock(&s->w.mu);
-    return rc;
-}
-
 int alert_store_begin(alert_store *s)
 {
-    return locked_exec(s, "BEGIN");
+    return write_locked(s, "BEGIN", "");
 }
 
-int alert_store_commit(alert_store *s, uint64_t monitored_seq)
+int alert_store_end(alert_store *s, bool commit, uint64_t monitored_seq)
 {
+    if (!commit) {
+        return write_locked(s, "ROLLBACK", "");
+    }
     pthread_mutex_lock(&s->w.mu);
     int rc = exec(&s->w, "UPDATE meta SET value=?1 WHERE key='monitored_seq'", "i",
                   (int64_t)monitored_seq);
     rc = rc == 0 ? exec(&s->w, "COMMIT", "") : -1;
     pthread_mutex_unlock(&s->w.mu);
     return rc;
-}
-
-void alert_store_rollback(alert_store *s)
-{
-    locked_exec(s, "ROLLBACK");
 }
 
 int alert_store_put(alert_store *s, const struct alert_row *a)
@@ -288,44 +296,31 @@ int alert_store_change(alert_store *s, const jz_id *alert, const struct alert_ev
 
 int alert_store_put_large_value(alert_store *s, const struct large_value_row *r)
 {
-    pthread_mutex_lock(&s->w.mu);
-    int rc = exec(&s->w,
-                  "INSERT INTO large_value VALUES(?1,?2,?3,?4,?5,?6,?7,?8)"
-                  " ON CONFLICT(day, holder) DO UPDATE SET in_fen=?4, out_fen=?5,"
-                  " in_count=?6, out_count=?7, last_at=?8",
-                  "ibiiiiii", (int64_t)r->day, &r->holder, (int64_t)r->operator_index, r->in_fen,
-                  r->out_fen, (int64_t)r->in_count, (int64_t)r->out_count, r->last_at);
-    pthread_mutex_unlock(&s->w.mu);
-    return rc;
+    return write_locked(s,
+                 "INSERT INTO large_value VALUES(?1,?2,?3,?4,?5,?6,?7,?8)"
+                 " ON CONFLICT(day, holder) DO UPDATE SET in_fen=?4, out_fen=?5,"
+                 " in_count=?6, out_count=?7, last_at=?8",
+                 "ibiiiiii", (int64_t)r->day, &r->holder, (int64_t)r->operator_index, r->in_fen,
+                 r->out_fen, (int64_t)r->in_count, (int64_t)r->out_count, r->last_at);
 }
 
 int alert_store_put_disclosure(alert_store *s, const struct disclosure_row *d)
 {
-    pthread_mutex_lock(&s->w.mu);
-    int rc = exec(&s->w,
-                  "INSERT OR IGNORE INTO disclosures VALUES(?1,?2,?3,-1,1,?4,?5,0,0)",
-                  "bbiti", &d->id, &d->wallet, (int64_t)d->requester, d->legal_basis,
-                  d->requested_at);
-    pthread_mutex_unlock(&s->w.mu);
-    return rc;
+    return write_locked(s, "INSERT OR IGNORE INTO disclosures VALUES(?1,?2,?3,-1,1,?4,?5,0,0)",
+                 "bbiti", &d->id, &d->wallet, (int64_t)d->requester, d->legal_basis,
+                 d->requested_at);
 }
 
 int alert_store_approve_disclosure(alert_store *s, const jz_id *id, int32_t approver, int64_t at)
 {
-    pthread_mutex_lock(&s->w.mu);
-    int rc = exec(&s->w,
-                  "UPDATE disclosures SET status=2, approver=?2, approved_at=?3"
-                  " WHERE id=?1 AND status=1", "bii", id, (int64_t)approver, at);
-    pthread_mutex_unlock(&s->w.mu);
-    return rc;
+    return write_locked(s,
+                 "UPDATE disclosures SET status=2, approver=?2, approved_at=?3"
+                 " WHERE id=?1 AND status=1", "bii", id, (int64_t)approver, at);
 }
 
 int alert_store_count_reveal(alert_store *s, const jz_id *id)
 {
-    pthread_mutex_lock(&s->w.mu);
-    int rc = exec(&s->w, "UPDATE disclosures SET reveals=reveals+1 WHERE id=?1", "b", id);
-    pthread_mutex_unlock(&s->w.mu);
-    return rc;
+    return write_locked(s, "UPDATE disclosures SET reveals=reveals+1 WHERE id=?1", "b", id);
 }
 
 int alert_store_report_written(alert_store *s, int32_t day)
@@ -342,10 +337,7 @@ int alert_store_report_written(alert_store *s, int32_t day)
 
 int alert_store_mark_report(alert_store *s, int32_t day, int64_t at)
 {
-    pthread_mutex_lock(&s->w.mu);
-    int rc = exec(&s->w, "INSERT OR REPLACE INTO reports VALUES(?1,?2)", "ii", (int64_t)day, at);
-    pthread_mutex_unlock(&s->w.mu);
-    return rc;
+    return write_locked(s, "INSERT OR REPLACE INTO reports VALUES(?1,?2)", "ii", (int64_t)day, at);
 }
 
 /* ---- Reading ---- */

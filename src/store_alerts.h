@@ -67,13 +67,13 @@ typedef struct alert_store alert_store;
 
 int alert_store_open(const char *path, alert_store **out, char *err, size_t err_len);
 void alert_store_close(alert_store *s);
-/* The last journal seq whose effects are in the store. */
-uint64_t alert_store_seq(alert_store *s);
 
 /* ---- Writing ---- */
+/* A transaction of the monitor: begin, then end it committing (with the seq it reached,
+ * which alert_store_seq then returns) or rolling back. 0, or -1 on a storage error. */
 int alert_store_begin(alert_store *s);
-int alert_store_commit(alert_store *s, uint64_t monitored_seq);
-void alert_store_rollback(alert_store *s);
+int alert_store_end(alert_store *s, bool commit, uint64_t monitored_seq);
+uint64_t alert_store_seq(alert_store *s);
 /* Inserts a new alert (status open); an id already present is left alone: returns 1 when
  * stored, 0 when it was there, -1 on error. */
 int alert_store_put(alert_store *s, const struct alert_row *a);

@@ -37,6 +37,12 @@ static int put_rules(struct world *w, const struct srv_creds *c, const char *tex
     return status;
 }
 
+/* The common start: a served world with rules put (0 on success). */
+static int start_with(struct world *w, const char *rules)
+{
+    return world_start(w) == 0 && put_rules(w, &w->s.central, rules, NULL) == 200 ? 0 : -1;
+}
+
 /* Stops the server and starts it again on the same directory. */
 static int restart(struct world *w)
 {
@@ -64,6 +70,23 @@ static int fund(struct world *w, const char *wallet, long long amount)
     char id[33];
     srv_new_id(id);
     return transfer(w, &w->op, id, w->treasury, wallet, amount, "exchange_in", NULL);
+}
+
+/* Pays amount from -> to (a new id) and checks the status and, when given, the deciding
+ * rule named in the answer. */
+static void pay_expect(struct world *w, const char *from, const char *to, long long amount,
+                       const char *kind, int status, const char *rule)
+{
+    char id[33], want[64];
+    struct srv_response r;
+    srv_new_id(id);
+    int got = transfer(w, &w->op, id, from, to, amount, kind, &r);
+    CHECK_EQ_INT(got, status);
+    if (rule && got >= 0) {
+        snprintf(want, sizeof want, "\"rule\":\"%s\"", rule);
+        CHECK(r.body && strstr(r.body, want) != NULL);
+    }
+    srv_response_free(&r);
 }
 
 /* The number of times needle occurs in hay. */
@@ -110,12 +133,11 @@ TEST(risk_rules_versions_and_a_bad_file_keeps_the_old_rules)
     char sm3[80];
     CHECK(srv_json_str(r.body, "sm3", sm3, sizeof sm3) == 0 && strlen(sm3) == 64);
     srv_response_free(&r);
-    char a[33], b[33], id[33];
+    char a[33], b[33];
     CHECK_EQ_INT(open_wallet(&w, &w.op, 1, a), 201);
     CHECK_EQ_INT(open_wallet(&w, &w.op, 1, b), 201);
     CHECK_EQ_INT(fund(&w, a, 1000000), 201);
-    srv_new_id(id);
-    CHECK_EQ_INT(transfer(&w, &w.op, id, a, b, 100001, "p2p", NULL), 422);
+    pay_expect(&w, a, b, 100001, "p2p", 422, NULL);
     /* The version is journalled: the monitor has read its note. */
     REQUIRE_EQ_INT(srv_call(&w.s, &w.s.central, "GET", "/v1/risk/status", NULL, &r), 200);
     CHECK_EQ_INT(srv_json_int(r.body, "journalled_rules_version"), 1);
@@ -125,27 +147,23 @@ TEST(risk_rules_versions_and_a_bad_file_keeps_the_old_rules)
     REQUIRE_EQ_INT(srv_call(&w.s, &w.op, "GET", "/v1/risk/rules", NULL, &r), 200);
     CHECK_EQ_INT(srv_json_int(r.body, "version"), 1);
     srv_response_free(&r);
-    srv_new_id(id);
-    CHECK_EQ_INT(transfer(&w, &w.op, id, a, b, 100001, "p2p", NULL), 422);
+    pay_expect(&w, a, b, 100001, "p2p", 422, NULL);
     CHECK_EQ_INT(srv_stop(&w.s, SIGTERM), 0);
 }
 
 TEST(risk_deny_and_review_holds_captured_and_voided)
 {
     struct world w;
-    REQUIRE(world_start(&w) == 0);
+    REQUIRE(start_with(&w, "rule big deny when amount > 100000 and kind in p2p\n"
+                           "rule mid review when amount >= 50000 and kind in p2p,payment\n"
+                           "set review_hold 1h\n") == 0);
     struct srv_response r;
-    REQUIRE_EQ_INT(put_rules(&w, &w.s.central,
-                             "rule big deny when amount > 100000 and kind in p2p\n"
-                             "rule mid review when amount >= 50000 and kind in p2p,payment\n"
-                             "set review_hold 1h\n", NULL), 200);
     char a[33], b[33], id[33], path[200];
     CHECK_EQ_INT(open_wallet(&w, &w.op, 1, a), 201);
     CHECK_EQ_INT(open_wallet(&w, &w.op2, 1, b), 201);
     CHECK_EQ_INT(fund(&w, a, 10000000), 201);
     /* Below both: posted. At the deny boundary (100000) the review rule decides. */
-    srv_new_id(id);
-    CHECK_EQ_INT(transfer(&w, &w.op, id, a, b, 49999, "p2p", NULL), 201);
+    pay_expect(&w, a, b, 49999, "p2p", 201, NULL);
     srv_new_id(id);
     REQUIRE_EQ_INT(transfer(&w, &w.op, id, a, b, 100001, "p2p", &r), 422);
     CHECK(strstr(r.body, "\"code\":\"risk_denied\"") && strstr(r.body, "\"rule\":\"big\""));
@@ -191,14 +209,12 @@ TEST(risk_deny_and_review_holds_captured_and_voided)
 TEST(risk_batches_chains_holds_and_velocity)
 {
     struct world w;
-    REQUIRE(world_start(&w) == 0);
+    REQUIRE(start_with(&w, "rule cash allow when kind in exchange_in\n"
+                           "rule big deny when amount > 100000\n"
+                           "rule mid review when amount >= 50000\n"
+                           "rule burst deny when count(10m) > 3 and payer_kind == corporate\n")
+            == 0);
     struct srv_response r;
-    REQUIRE_EQ_INT(put_rules(&w, &w.s.central,
-                             "rule cash allow when kind in exchange_in\n"
-                             "rule big deny when amount > 100000\n"
-                             "rule mid review when amount >= 50000\n"
-                             "rule burst deny when count(10m) > 3 and payer_kind == corporate\n",
-                             NULL), 200);
     char a[33], b[33], ids[5][33], body[2400];
     CHECK_EQ_INT(open_wallet(&w, &w.op, 1, a), 201);
     CHECK_EQ_INT(open_wallet(&w, &w.op, 1, b), 201);
@@ -233,10 +249,7 @@ TEST(risk_batches_chains_holds_and_velocity)
         srv_new_id(id);
         CHECK_EQ_INT(transfer(&w, &w.op, id, corp, b, 100, "payment", NULL), 201);
     }
-    srv_new_id(id);
-    REQUIRE_EQ_INT(transfer(&w, &w.op, id, corp, b, 100, "payment", &r), 422);
-    CHECK(strstr(r.body, "\"rule\":\"burst\"") != NULL);
-    srv_response_free(&r);
+    pay_expect(&w, corp, b, 100, "payment", 422, "burst");
     /* A new window: velocity is rebuilt from the journal, so the 3 payments already made
      * count at once: a 4th is allowed under count(20m) > 4, a 5th is not. */
     REQUIRE_EQ_INT(put_rules(&w, &w.s.central,
@@ -244,12 +257,8 @@ TEST(risk_batches_chains_holds_and_velocity)
                              "rule burst2 deny when count(20m) > 4 and payer_kind == corporate\n"
                              "rule newdev review when new_device(1h) and amount >= 500\n", NULL),
                    200);
-    srv_new_id(id);
-    CHECK_EQ_INT(transfer(&w, &w.op, id, corp, b, 100, "payment", NULL), 201);
-    srv_new_id(id);
-    REQUIRE_EQ_INT(transfer(&w, &w.op, id, corp, b, 100, "payment", &r), 422);
-    CHECK(strstr(r.body, "\"rule\":\"burst2\"") != NULL);
-    srv_response_free(&r);
+    pay_expect(&w, corp, b, 100, "payment", 201, NULL);
+    pay_expect(&w, corp, b, 100, "payment", 422, "burst2");
     /* Devices: the first one reported is not new; a change makes the wallet's payments of
      * 500 fen and more go to review for an hour. */
     snprintf(body2, sizeof body2, "{\"wallet\":\"%s\",\"device\":\"phone-1\"}", a);
@@ -257,18 +266,13 @@ TEST(risk_batches_chains_holds_and_velocity)
     CHECK(strstr(r.body, "\"device_changed\":false") != NULL);
     srv_response_free(&r);
     CHECK_EQ_INT(srv_call(&w.s, &w.op2, "POST", "/v1/risk/devices", body2, NULL), 403);
-    srv_new_id(id);
-    CHECK_EQ_INT(transfer(&w, &w.op, id, a, b, 500, "p2p", NULL), 201);
+    pay_expect(&w, a, b, 500, "p2p", 201, NULL);
     snprintf(body2, sizeof body2, "{\"wallet\":\"%s\",\"device\":\"phone-2\"}", a);
     REQUIRE_EQ_INT(srv_call(&w.s, &w.op, "POST", "/v1/risk/devices", body2, &r), 200);
     CHECK(strstr(r.body, "\"device_changed\":true") != NULL);
     srv_response_free(&r);
-    srv_new_id(id);
-    CHECK_EQ_INT(transfer(&w, &w.op, id, a, b, 499, "p2p", NULL), 201);
-    srv_new_id(id);
-    REQUIRE_EQ_INT(transfer(&w, &w.op, id, a, b, 500, "p2p", &r), 202);
-    CHECK(strstr(r.body, "\"rule\":\"newdev\"") != NULL);
-    srv_response_free(&r);
+    pay_expect(&w, a, b, 499, "p2p", 201, NULL);
+    pay_expect(&w, a, b, 500, "p2p", 202, "newdev");
     REQUIRE_EQ_INT(put_rules(&w, &w.s.central,
                              "rule big deny when amount > 100000 and kind in p2p,payment\n", NULL),
                    200);
@@ -288,10 +292,8 @@ TEST(risk_batches_chains_holds_and_velocity)
 TEST(risk_alerts_are_cases_and_reports_are_written)
 {
     struct world w;
-    REQUIRE(world_start(&w) == 0);
+    REQUIRE(start_with(&w, "set fan_out.count 4\nset large_value_fen 300000\n") == 0);
     struct srv_response r;
-    REQUIRE_EQ_INT(put_rules(&w, &w.s.central,
-                             "set fan_out.count 4\nset large_value_fen 300000\n", NULL), 200);
     char a[33], to[6][33], id[33], path[200];
     CHECK_EQ_INT(open_wallet(&w, &w.op, 1, a), 201);
     CHECK_EQ_INT(fund(&w, a, 1000000), 201); /* 10,000 CNY in: a large value at 3,000 */

@@ -190,7 +190,7 @@ TEST(risk_velocity_and_device_boundaries)
     REQUIRE_EQ_INT(risk_rules_windows(r, w), 2);
     CHECK_EQ_INT(w[0], 600000);
     CHECK_EQ_INT(w[1], 86400000);
-    CHECK(risk_rules_use_velocity(r) && risk_rules_use_device(r));
+    CHECK(risk_rules_use(r, RISK_USE_VELOCITY) && risk_rules_use(r, RISK_USE_DEVICE));
     struct risk_facts f;
     base_facts(&f);
     f.velocity_count[0] = 5;

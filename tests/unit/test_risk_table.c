@@ -19,6 +19,18 @@ static jz_id id_of(uint8_t tag, uint32_t n)
     return id;
 }
 
+/* A table holding one wallet (tier 4 unless told), with velocity windows set. */
+static risk_table *table_with(jz_id *w, uint8_t tier, const int64_t *windows, uint32_t n)
+{
+    risk_table *t = risk_table_new(10);
+    struct risk_wallet p = {.operator_index = 1, .kind = LEDGER_WALLET_PERSONAL, .tier = tier};
+    if (t && (risk_table_put_wallet(t, w, &p) != 0 || risk_table_set_windows(t, windows, n) != 1)) {
+        risk_table_free(t);
+        t = NULL;
+    }
+    return t;
+}
+
 static void velocity(risk_table *t, const jz_id *w, int64_t now, uint32_t *count, int64_t *sum)
 {
     struct risk_screen s;
@@ -33,13 +45,10 @@ static void velocity(risk_table *t, const jz_id *w, int64_t now, uint32_t *count
 
 TEST(risk_table_velocity_steps_and_window_edge)
 {
-    risk_table *t = risk_table_new(100);
-    REQUIRE(t != NULL);
     jz_id w = id_of('W', 1);
-    struct risk_wallet p = {.operator_index = 1, .kind = LEDGER_WALLET_PERSONAL, .tier = 4};
-    REQUIRE(risk_table_put_wallet(t, &w, &p) == 0);
     int64_t win = 60 * MIN_MS; /* 1 h: steps of 10 min */
-    CHECK_EQ_INT(risk_table_set_windows(t, &win, 1), 1);
+    risk_table *t = table_with(&w, 4, &win, 1);
+    REQUIRE(t != NULL);
     CHECK_EQ_INT(risk_table_set_windows(t, &win, 1), 0); /* unchanged */
     int64_t t0 = 1740758400000LL; /* a multiple of 10 min */
     risk_table_velocity_add(t, &w, t0, 100);
@@ -75,13 +84,10 @@ TEST(risk_table_velocity_steps_and_window_edge)
 
 TEST(risk_table_screened_payments_count_once)
 {
-    risk_table *t = risk_table_new(10);
-    REQUIRE(t != NULL);
     jz_id w = id_of('W', 1);
-    struct risk_wallet p = {.operator_index = 1, .kind = LEDGER_WALLET_PERSONAL, .tier = 4};
-    REQUIRE(risk_table_put_wallet(t, &w, &p) == 0);
     int64_t win = 60 * MIN_MS;
-    CHECK_EQ_INT(risk_table_set_windows(t, &win, 1), 1);
+    risk_table *t = table_with(&w, 4, &win, 1);
+    REQUIRE(t != NULL);
     uint32_t gen = risk_table_generation(t);
     int64_t now = 1740758400000LL;
     struct risk_screen s;
@@ -154,13 +160,10 @@ static void *race(void *arg)
 
 TEST(risk_table_concurrent_screens_see_each_other)
 {
-    risk_table *t = risk_table_new(10);
-    REQUIRE(t != NULL);
     jz_id w = id_of('W', 9);
-    struct risk_wallet p = {.operator_index = 1, .kind = LEDGER_WALLET_PERSONAL, .tier = 1};
-    REQUIRE(risk_table_put_wallet(t, &w, &p) == 0);
     int64_t win = 60 * MIN_MS;
-    risk_table_set_windows(t, &win, 1);
+    risk_table *t = table_with(&w, 1, &win, 1);
+    REQUIRE(t != NULL);
     struct racer r[4];
     pthread_t th[4];
     for (int i = 0; i < 4; i++) {
