@@ -3,6 +3,7 @@
  */
 #include "api.h"
 #include "api_ext.h"
+#include "api_risk.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -674,6 +675,7 @@ static void h_wallet_history(struct call *c)
         if (i) {
             jb_lit(b, ",");
         }
+        risk_hook_mask(c, &items[i].debit, &items[i].credit);
         write_stored_transfer(b, &items[i]);
     }
     jb_lit(b, "],\"next_cursor\":");
@@ -752,7 +754,8 @@ static void submit_transfer(struct call *c, struct ledger_cmd *cmd)
         respond_error(c, &e);
         return;
     }
-    if (run_commands(c, cmd, 1, &r, NULL, NULL) == 0) {
+    /* The risk rules screen it (a denial or review is answered by the hook). */
+    if (risk_hook_transfers(c, cmd, 1, &r, false) == 0) {
         respond_transfer_result(c, cmd, &r);
     }
 }
@@ -840,7 +843,7 @@ static void submit_batch(struct call *c, struct ledger_cmd *cmds, size_t n,
         respond_error(c, &e);
         return;
     }
-    if (run_commands(c, cmds, (uint32_t)n, res, NULL, NULL) == 0) {
+    if (risk_hook_transfers(c, cmds, (uint32_t)n, res, true) == 0) {
         write_batch_results(&c->resp->body, cmds, res, n);
         respond_json(c, 200);
     }
@@ -967,6 +970,7 @@ static void h_transfer_get(struct call *c)
             return;
         }
     }
+    risk_hook_mask(c, &t.debit, &t.credit);
     write_stored_transfer(&c->resp->body, &t);
     respond_json(c, 200);
 }
@@ -1061,7 +1065,9 @@ static void h_hold_create(struct call *c, json_t *body)
     cmd.op = LEDGER_OP_HOLD_CREATE;
     cmd.actor = (uint16_t)c->actor;
     cmd.kind = LEDGER_KIND_PAYMENT;
-    respond_hold_command(c, &cmd, 201);
+    if (risk_hook_hold(c, &cmd) == 0) {
+        respond_hold_command(c, &cmd, 201);
+    }
 }
 
 static void h_hold_resolve(struct call *c, json_t *body, bool capture)
@@ -1097,6 +1103,7 @@ static void h_hold_get(struct call *c)
         fail(c, JZ_FORBIDDEN, "id", "the hold involves none of this institution's wallets");
         return;
     }
+    risk_hook_mask(c, &q.view.debit, &q.view.credit);
     write_hold(&c->resp->body, &q.view);
     respond_json(c, 200);
 }
@@ -1387,6 +1394,7 @@ static void h_metrics(struct call *c)
             api_exts[i]->metrics(a->ext_state[i], b);
         }
     }
+    risk_hook_metrics(a, b);
     c->resp->status = 200;
     c->resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
@@ -1966,8 +1974,9 @@ int api_handle_start(api *a, const struct api_request *req, struct api_response 
     /* Only what handle() would send down the fast path, decided before authentication so
      * that a request handed to api_handle has not had its nonce used. */
     if ((m.route != R_TRANSFERS && m.route != R_TRANSFERS_BATCH) || !m.method_ok ||
-        req->body_too_large || !req->key || !content_type_json(req->content_type)) {
-        return API_BLOCKING;
+        req->body_too_large || !req->key || !content_type_json(req->content_type) ||
+        risk_screening_active(a)) {
+        return API_BLOCKING; /* risk screening may turn payments into holds: a worker's job */
     }
     struct api_pending *p = pending_read(req, m.route == R_TRANSFERS_BATCH);
     if (!p) {

@@ -4,6 +4,7 @@
  */
 #include "api_ext.h"
 
+#include "api_risk.h"
 #include "console.h"
 
 extern const struct api_ext api_card_ext;
@@ -15,5 +16,6 @@ const struct api_ext *const api_exts[] = {
     &api_card_ext,
     &api_ext_tokens,
     &api_ext_scenarios,
+    &api_ext_risk,
 };
 const size_t api_exts_count = JZ_ARRAY_LEN(api_exts);

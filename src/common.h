@@ -142,6 +142,15 @@ int jz_hex_decode(const char *s, size_t len, uint8_t *out, size_t n);
     X(JZ_SETTLEMENT_WINDOW_OPEN, 58, "settlement_window_open", 409) \
     X(JZ_UNKNOWN_PAYEE, 59, "unknown_payee", 422)                 \
     X(JZ_INVALID_VOUCHER, 60, "invalid_voucher", 400) \
+    X(JZ_INVALID_RULE_FILE, 65, "invalid_rule_file", 400)         \
+    X(JZ_ALERT_NOT_FOUND, 66, "alert_not_found", 404)             \
+    X(JZ_ALERT_CLOSED, 67, "alert_closed", 409)                   \
+    X(JZ_DISCLOSURE_NOT_FOUND, 68, "disclosure_not_found", 404)   \
+    X(JZ_LEGAL_BASIS_REQUIRED, 69, "legal_basis_required", 422)   \
+    X(JZ_SECOND_APPROVER_REQUIRED, 70, "second_approver_required", 422) \
+    X(JZ_WRONG_ROLE, 71, "wrong_role", 403)                       \
+    X(JZ_DISCLOSURE_NOT_APPROVED, 72, "disclosure_not_approved", 409) \
+    X(JZ_HOLDER_NOT_FOUND, 73, "holder_not_found", 404) \
     X(JZ_RESTRICTED_CATEGORY, 80, "restricted_category", 422)     \
     X(JZ_FUNDS_EXPIRED, 81, "funds_expired", 422)                 \
     X(JZ_QR_INVALID, 82, "qr_invalid", 422)                       \

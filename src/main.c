@@ -14,6 +14,8 @@ static const char usage[] =
     "  init --data DIR            create a node's data directory\n"
     "  reindex --data DIR         rebuild the history store from the journal\n"
     "  audit verify DIR           verify a journal's hash chain and signed checkpoints\n"
+    "  audit disclosures --data DIR   list identity disclosures from the journal\n"
+    "  risk check FILE            validate a risk rule file (docs/risk.md)\n"
     "  snapshot --data DIR        write a snapshot of a stopped node\n"
     "  bench ledger [...]         durable transfers/s of executor + journal\n"
     "  bench tokens [...]         token vault rates beside raw SM4-CTR + HMAC-SM3\n"
@@ -39,11 +41,17 @@ int main(int argc, char **argv)
     if (cli_client_owns(cmd, sub_argc, sub_argv)) {
         return cli_client(cmd, sub_argc, sub_argv);
     }
+    if (strcmp(cmd, "audit") == 0 && sub_argc >= 1 && strcmp(sub_argv[0], "disclosures") == 0) {
+        return cli_audit_disclosures(sub_argc - 1, sub_argv + 1);
+    }
     if (cli_scenario_command(cmd)) {
         return cli_scenarios(cmd, sub_argc, sub_argv);
     }
     if (strcmp(cmd, "audit") == 0) {
         return cli_audit(sub_argc, sub_argv);
+    }
+    if (strcmp(cmd, "risk") == 0) {
+        return cli_risk(sub_argc, sub_argv);
     }
     if (strcmp(cmd, "snapshot") == 0) {
         return cli_snapshot(sub_argc, sub_argv);

@@ -204,6 +204,20 @@ int node_seal_holder(const node *nd, const jz_id *wallet_id, const void *plain, 
     return crypto_seal(nd->master, wallet_id->b, sizeof wallet_id->b, plain, len, out);
 }
 
+int node_unseal_holder(const node *nd, const jz_id *wallet_id, const uint8_t *sealed,
+                       size_t len, uint8_t *out)
+{
+    if (len < CRYPTO_SEAL_OVERHEAD) {
+        return -1;
+    }
+    return crypto_unseal(nd->master, wallet_id->b, sizeof wallet_id->b, sealed, len, out);
+}
+
+int node_derive_key(const node *nd, const char *label, uint8_t out[CRYPTO_SM3_BYTES])
+{
+    return crypto_hmac_sm3(nd->master, sizeof nd->master, label, strlen(label), out);
+}
+
 /* ---- Init ---- */
 
 static int genesis(const char *dir, char *err, size_t n)

@@ -79,6 +79,13 @@ int node_unseal_secret(const node *nd, const jz_id *key_id,
  * out receives len + CRYPTO_SEAL_OVERHEAD bytes. */
 int node_seal_holder(const node *nd, const jz_id *wallet_id, const void *plain, size_t len,
                      uint8_t *out);
+/* The reverse (for a disclosure): out receives len - CRYPTO_SEAL_OVERHEAD bytes. 0, or -1
+ * when the record does not unseal for this wallet under this master key. */
+int node_unseal_holder(const node *nd, const jz_id *wallet_id, const uint8_t *sealed,
+                       size_t len, uint8_t *out);
+/* A key for one purpose, derived from the master key: HMAC-SM3(master, label). The risk
+ * module keys its pseudonyms with it ("jiaozi pseudonym v1"). */
+int node_derive_key(const node *nd, const char *label, uint8_t out[CRYPTO_SM3_BYTES]);
 
 /* Rebuilds DIR/history.db from the journal (the node must be stopped): the result is the
  * same as the projector's. */

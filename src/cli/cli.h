@@ -21,6 +21,8 @@ int cli_token(int argc, char **argv);        /* cli_token.c: jiaozi token ... */
 int cli_bench_tokens(int argc, char **argv); /* cli_bench_tokens.c: jiaozi bench tokens */
 bool cli_scenario_command(const char *command); /* merchant|order|refund|bill|campaign */
 int cli_scenarios(const char *command, int argc, char **argv);
+int cli_audit_disclosures(int argc, char **argv);
+int cli_risk(int argc, char **argv);
 
 /* Option parsing: `--name value` pairs and `--flag`s. cli_opt returns the value after
  * --name (or NULL), cli_flag whether --name is present. */
