@@ -142,6 +142,19 @@ static int free_port(void)
     return port;
 }
 
+/* serve writes DIR/central.json (with its URL) once it listens: until then the file is
+ * missing, or an earlier run's with another port. */
+static bool central_written(const struct demo *d)
+{
+    char path[4096];
+    jz_credentials c;
+    jz_error err;
+    snprintf(path, sizeof path, "%s/central.json", d->dir);
+    bool ok = jz_credentials_load(path, &c, &err) == 0 && strcmp(c.url, d->url) == 0;
+    jz_credentials_clear(&c);
+    return ok;
+}
+
 static int start_server(struct demo *d, const char *listen)
 {
     char addr[128];
@@ -174,7 +187,7 @@ static int start_server(struct demo *d, const char *listen)
                                      &err);
     for (int i = 0; probe && i < 600; i++) {
         jz_health h;
-        if (jz_healthz(probe, &h, &err) == 0) {
+        if (jz_healthz(probe, &h, &err) == 0 && central_written(d)) {
             jz_client_free(probe);
             return 0;
         }

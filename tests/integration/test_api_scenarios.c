@@ -209,9 +209,15 @@ TEST(scenario_child_wallets_and_targeted_funds)
     char pay1[33];
     srv_new_id(pay1);
     CHECK_EQ_INT(transfer(&t.w, opa, pay1, child, grocer, 1200, "payment", NULL), 201);
-    /* The merchant's operator sees the child as the payer, never the parent. */
+    /* The merchant's operator sees the child as the payer, never the parent; and since the
+     * child is a tier-4 wallet of another operator, only as its pseudonym (DESIGN.md §8:
+     * controllable anonymity, src/api_risk.c). Central sees the child itself. */
     snprintf(path, sizeof path, "/v1/transfers/%s", pay1);
     REQUIRE_EQ_INT(req(&t, opb, "GET", path, &o, NULL), 200);
+    CHECK(strcmp(js(o, "debit"), parent) != 0);
+    CHECK(strcmp(js(o, "debit"), child) != 0);
+    json_decref(o);
+    REQUIRE_EQ_INT(req(&t, &t.w.s.central, "GET", path, &o, NULL), 200);
     CHECK_EQ_STR(js(o, "debit"), child);
     json_decref(o);
     /* The child's own limits: tier 4 pays at most 2,000 CNY at once. */
