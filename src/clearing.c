@@ -430,6 +430,31 @@ static size_t fee_cell(const struct clearing_net *net, uint32_t f, uint32_t i, u
     return ((size_t)f * net->n + i) * net->n + j;
 }
 
+int clearing_net_grow(struct clearing_net *net, uint32_t n)
+{
+    ASSERT(n > net->n);
+    struct clearing_net bigger;
+    if (clearing_net_init(&bigger, n, net->nfees) != 0) {
+        return -1;
+    }
+    for (uint32_t i = 0; i < net->n; i++) {
+        for (uint32_t j = 0; j < net->n; j++) {
+            bigger.gross[(size_t)i * n + j] = net->gross[(size_t)i * net->n + j];
+            bigger.count[(size_t)i * n + j] = net->count[(size_t)i * net->n + j];
+            for (uint32_t f = 0; f < net->nfees; f++) {
+                bigger.fees[fee_cell(&bigger, f, i, j)] = net->fees[fee_cell(net, f, i, j)];
+                bigger.fee_count[fee_cell(&bigger, f, i, j)] = net->fee_count[fee_cell(net, f, i, j)];
+            }
+        }
+    }
+    bigger.items = net->items;
+    bigger.overflow = net->overflow;
+    memcpy(bigger.kind_count, net->kind_count, sizeof bigger.kind_count);
+    clearing_net_free(net);
+    *net = bigger;
+    return 0;
+}
+
 int clearing_net_add(struct clearing_net *net, const struct clearing_schedule *s,
                      const struct clearing_item *it)
 {

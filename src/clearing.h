@@ -143,6 +143,9 @@ struct clearing_net {
 
 int clearing_net_init(struct clearing_net *net, uint32_t n, uint32_t nfees);
 void clearing_net_free(struct clearing_net *net);
+/* Makes room for institutions up to n (> net->n), keeping every sum. 0, or -1 when out of
+ * memory (the net is then unchanged). */
+int clearing_net_grow(struct clearing_net *net, uint32_t n);
 /* Adds an item and its fees (the item's institutions must be < n). -1 (and net->overflow)
  * when a sum would overflow; the net then stays as it was before the item. */
 int clearing_net_add(struct clearing_net *net, const struct clearing_schedule *s,
