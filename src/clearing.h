@@ -208,7 +208,8 @@ struct clearing_cycle_info {
     int64_t opened_at, closed_at;
     uint8_t trigger;
     uint8_t schedule_sm3[32];
-    int status; /* JZ_OK, or JZ_OVERFLOW: the cycle cannot settle */
+    int status;     /* JZ_OK, or JZ_OVERFLOW: the cycle cannot settle */
+    uint64_t items; /* items in the cycle */
 };
 
 /* names[i] is institution i's id; n = net->n. */

@@ -798,6 +798,17 @@ static int close_cycle(struct scan *s, const struct ledger_cmd *c, uint64_t pos)
         rc = clearing_net_grow(net, e->ninst);
     }
     cy.status = net->overflow ? JZ_OVERFLOW : JZ_OK;
+    cy.items = net->items;
+    if (rc == 0 && cy.status == JZ_OK) {
+        /* Netting is antisymmetric: the positions of a settled cycle sum to zero. */
+        int64_t sum = 0;
+        for (uint32_t i = 0; i < net->n; i++) {
+            struct clearing_position t;
+            ASSERT(clearing_net_total(net, i, &t) == 0);
+            sum += t.net;
+        }
+        ASSERT(sum == 0);
+    }
     if (rc == 0 && store_clearing_begin(e->st) == 0) {
         rc = save_cycle(e, &cy, net, sched, cu);
         if (rc == 0 && store_clearing_commit(e->st) == 0) {
@@ -871,6 +882,7 @@ int clearing_engine_cycle_info(clearing_engine *e, uint64_t id, struct clearing_
     struct api_error err;
     json_t *root = json_parse_body(body, len, &err);
     int64_t v[8] = {0};
+    int64_t ignored = 0;
     char hex[65] = "";
     const struct field_spec specs[] = {
         {.name = "id", .type = FIELD_INT, .required = true, .out = &v[0], .max = INT64_MAX},
@@ -884,9 +896,9 @@ int clearing_engine_cycle_info(clearing_engine *e, uint64_t id, struct clearing_
         {.name = "schedule", .type = FIELD_STRING, .required = true, .out = hex, .min = 64,
          .max = 64},
         {.name = "status", .type = FIELD_INT, .required = true, .out = &v[6], .max = 65535},
-        {.name = "items", .type = FIELD_INT, .out = &v[7], .max = INT64_MAX},
-        {.name = "gross", .type = FIELD_INT, .out = &v[7], .max = INT64_MAX},
-        {.name = "fees", .type = FIELD_INT, .out = &v[7], .max = INT64_MAX},
+        {.name = "items", .type = FIELD_INT, .required = true, .out = &v[7], .max = INT64_MAX},
+        {.name = "gross", .type = FIELD_INT, .out = &ignored, .max = INT64_MAX},
+        {.name = "fees", .type = FIELD_INT, .out = &ignored, .max = INT64_MAX},
     };
     rc = !root || json_fields_parse(root, specs, JZ_ARRAY_LEN(specs), "", &err) != 0 ||
                  jz_hex_decode(hex, 64, out->schedule_sm3, 32) != 0
@@ -901,6 +913,7 @@ int clearing_engine_cycle_info(clearing_engine *e, uint64_t id, struct clearing_
         out->closed_at = v[4];
         out->trigger = (uint8_t)v[5];
         out->status = (int)v[6];
+        out->items = (uint64_t)v[7];
     }
     return rc;
 }

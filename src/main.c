@@ -16,7 +16,8 @@ static const char usage[] =
     "  audit verify DIR           verify a journal's hash chain and signed checkpoints\n"
     "  snapshot --data DIR        write a snapshot of a stopped node\n"
     "  bench ledger [...]         durable transfers/s of executor + journal\n"
-    "  demo [--data DIR] [--serve] a city pilot through the API, with a summary\n";
+    "  demo [--data DIR] [--serve] a city pilot through the API, with a summary\n"
+    "  clearing cutoff|show|files|reconcile|adjust|approve|dispute|bench   clearing\n";
 
 int main(int argc, char **argv)
 {
@@ -48,6 +49,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "reindex") == 0) {
         return cli_reindex(sub_argc, sub_argv);
+    }
+    if (strcmp(cmd, "clearing") == 0) {
+        return cli_clearing(sub_argc, sub_argv);
     }
     if (strcmp(cmd, "demo") == 0) {
         return cli_demo(sub_argc, sub_argv);

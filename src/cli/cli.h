@@ -15,6 +15,7 @@ int cli_bench(int argc, char **argv);
 int cli_demo(int argc, char **argv);
 int cli_serve(int argc, char **argv);
 int cli_reindex(int argc, char **argv);
+int cli_clearing(int argc, char **argv);
 
 /* Option parsing: `--name value` pairs and `--flag`s. cli_opt returns the value after
  * --name (or NULL), cli_flag whether --name is present. */
