@@ -4,9 +4,11 @@
  */
 #include "api_ext.h"
 
+#include "api_clearing.h"
 #include "console.h"
 
 const struct api_ext *const api_exts[] = {
     &console_ext,
+    &clearing_ext,
 };
 const size_t api_exts_count = JZ_ARRAY_LEN(api_exts);

@@ -237,25 +237,20 @@ static int parse_fee(json_t *obj, const char *prefix, const struct clearing_sche
     return 0;
 }
 
-int clearing_schedule_parse(const char *text, size_t len, struct clearing_schedule *out,
-                            struct api_error *e)
+int clearing_schedule_from_json(json_t *root, struct clearing_schedule *out,
+                                struct api_error *e)
 {
-    json_t *root = json_parse_body(text, len, e);
-    if (!root) {
-        return -1;
-    }
     struct clearing_schedule *s = calloc(1, sizeof *s);
     json_t *fees = NULL;
     int rc = -1;
+    if (!s) {
+        return api_fail(e, JZ_UNAVAILABLE, "", "out of memory");
+    }
     const struct field_spec specs[] = {
-        {.name = "version", .type = FIELD_STRING, .required = true, .out = s ? s->version : NULL,
-         .min = 1, .max = CLEARING_VERSION_MAX},
+        {.name = "version", .type = FIELD_STRING, .required = true, .out = s->version, .min = 1,
+         .max = CLEARING_VERSION_MAX},
         {.name = "fees", .type = FIELD_ARRAY, .required = true, .out = &fees},
     };
-    if (!s) {
-        api_fail(e, JZ_UNAVAILABLE, "", "out of memory");
-        goto done;
-    }
     if (json_fields_parse(root, specs, JZ_ARRAY_LEN(specs), "", e) != 0) {
         goto done;
     }
@@ -275,6 +270,17 @@ int clearing_schedule_parse(const char *text, size_t len, struct clearing_schedu
     rc = 0;
 done:
     free(s);
+    return rc;
+}
+
+int clearing_schedule_parse(const char *text, size_t len, struct clearing_schedule *out,
+                            struct api_error *e)
+{
+    json_t *root = json_parse_body(text, len, e);
+    if (!root) {
+        return -1;
+    }
+    int rc = clearing_schedule_from_json(root, out, e);
     json_decref(root);
     return rc;
 }

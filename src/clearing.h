@@ -77,6 +77,9 @@ void clearing_schedule_default(struct clearing_schedule *out);
  * 0 and *out, or -1 with e set. */
 int clearing_schedule_parse(const char *text, size_t len, struct clearing_schedule *out,
                             struct api_error *e);
+/* The same from a parsed JSON value (borrowed). */
+int clearing_schedule_from_json(json_t *root, struct clearing_schedule *out,
+                                struct api_error *e);
 
 /* Writes the canonical JSON of a schedule (fixed key order, no spaces): what is hashed and
  * stored; parsing it gives the same schedule back. */

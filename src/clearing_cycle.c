@@ -695,7 +695,7 @@ static void write_info(const struct clearing_cycle_info *cy, const struct cleari
         gross += t.pay;
         fees += t.fees_pay;
     }
-    jb_lit(b, "{\"id\":");
+    jb_lit(b, "{\"cycle\":");
     jb_uint(b, cy->id);
     jb_lit(b, ",\"from\":");
     jb_uint(b, cy->from_pos);
@@ -706,11 +706,11 @@ static void write_info(const struct clearing_cycle_info *cy, const struct cleari
     jb_lit(b, ",\"closed_at\":");
     jb_int(b, cy->closed_at);
     jb_lit(b, ",\"trigger\":");
-    jb_int(b, cy->trigger);
+    jb_cstr(b, clearing_trigger_name(cy->trigger));
     jb_lit(b, ",\"schedule\":");
     jb_cstr(b, hex);
     jb_lit(b, ",\"status\":");
-    jb_int(b, cy->status);
+    jb_cstr(b, cy->status == JZ_OK ? "settled" : "failed");
     jb_lit(b, ",\"items\":");
     jb_uint(b, net->items);
     jb_lit(b, ",\"gross\":");
@@ -883,19 +883,25 @@ int clearing_engine_cycle_info(clearing_engine *e, uint64_t id, struct clearing_
     json_t *root = json_parse_body(body, len, &err);
     int64_t v[8] = {0};
     int64_t ignored = 0;
+    int trigger = 0;
+    int status = 0;
     char hex[65] = "";
+    static const char *const triggers[] = {"demand", "scheduled", NULL};
+    static const char *const statuses[] = {"settled", "failed", NULL};
     const struct field_spec specs[] = {
-        {.name = "id", .type = FIELD_INT, .required = true, .out = &v[0], .max = INT64_MAX},
+        {.name = "cycle", .type = FIELD_INT, .required = true, .out = &v[0], .max = INT64_MAX},
         {.name = "from", .type = FIELD_INT, .required = true, .out = &v[1], .max = INT64_MAX},
         {.name = "to", .type = FIELD_INT, .required = true, .out = &v[2], .max = INT64_MAX},
         {.name = "opened_at", .type = FIELD_INT, .required = true, .out = &v[3], .min = INT64_MIN,
          .max = INT64_MAX},
         {.name = "closed_at", .type = FIELD_INT, .required = true, .out = &v[4], .min = INT64_MIN,
          .max = INT64_MAX},
-        {.name = "trigger", .type = FIELD_INT, .required = true, .out = &v[5], .max = 255},
+        {.name = "trigger", .type = FIELD_ENUM, .required = true, .out = &trigger,
+         .choices = triggers},
         {.name = "schedule", .type = FIELD_STRING, .required = true, .out = hex, .min = 64,
          .max = 64},
-        {.name = "status", .type = FIELD_INT, .required = true, .out = &v[6], .max = 65535},
+        {.name = "status", .type = FIELD_ENUM, .required = true, .out = &status,
+         .choices = statuses},
         {.name = "items", .type = FIELD_INT, .required = true, .out = &v[7], .max = INT64_MAX},
         {.name = "gross", .type = FIELD_INT, .out = &ignored, .max = INT64_MAX},
         {.name = "fees", .type = FIELD_INT, .out = &ignored, .max = INT64_MAX},
@@ -911,8 +917,8 @@ int clearing_engine_cycle_info(clearing_engine *e, uint64_t id, struct clearing_
         out->to_pos = (uint64_t)v[2];
         out->opened_at = v[3];
         out->closed_at = v[4];
-        out->trigger = (uint8_t)v[5];
-        out->status = (int)v[6];
+        out->trigger = (uint8_t)trigger; /* the choices are in CLEARING_TRIGGER_* order */
+        out->status = status == 1 ? JZ_OK : JZ_OVERFLOW;
         out->items = (uint64_t)v[7];
     }
     return rc;

@@ -119,7 +119,11 @@ int jz_hex_decode(const char *s, size_t len, uint8_t *out, size_t n);
     X(JZ_ROUTE_NOT_FOUND, 37, "route_not_found", 404)             \
     X(JZ_METHOD_NOT_ALLOWED, 38, "method_not_allowed", 405)       \
     X(JZ_UNSUPPORTED_MEDIA_TYPE, 39, "unsupported_media_type", 415) \
-    X(JZ_UNAVAILABLE, 40, "unavailable", 503)
+    X(JZ_UNAVAILABLE, 40, "unavailable", 503)                     \
+    X(JZ_APPROVER_REPEATED, 110, "approver_repeated", 409)        \
+    X(JZ_APPROVER_SAME_ROLE, 111, "approver_same_role", 409)      \
+    X(JZ_DISPUTE_EXISTS, 112, "dispute_exists", 409)              \
+    X(JZ_CYCLE_FAILED, 113, "cycle_failed", 422)
 
 enum jz_result {
 #define JZ_X(name, num, str, http) name = num,
