@@ -162,7 +162,8 @@ static int cutoff(struct clr *k, api_call *c, uint8_t trigger, uint64_t *cycle)
     char err[512] = "";
     uint64_t closed = 0;
     if (clearing_engine_catch_up(k->eng, executor_durable_seq(k->ex), node_signing_key(k->nd),
-                                 &closed, err, sizeof err) != 0 || closed == 0) {
+                                 &closed, err, sizeof err) != 0 ||
+        closed == 0) {
         fprintf(stderr, "jiaozi: clearing: cut-off not closed: %s\n",
                 err[0] ? err : "its note was not found");
         if (c) {
@@ -325,10 +326,20 @@ static void h_schedule_put(api_call *c, json_t *body)
     bool daily_given = false;
     struct api_error e;
     const struct field_spec specs[] = {
-        {.name = "every_ms", .type = FIELD_INT, .out = &every, .present = &every_given,
-         .min = CLEARING_EVERY_MS_MIN, .max = 366 * MS_PER_DAY, .allow_null = true},
-        {.name = "daily_at", .type = FIELD_STRING, .out = daily, .present = &daily_given,
-         .min = 5, .max = 5, .allow_null = true},
+        {.name = "every_ms",
+         .type = FIELD_INT,
+         .out = &every,
+         .present = &every_given,
+         .min = CLEARING_EVERY_MS_MIN,
+         .max = 366 * MS_PER_DAY,
+         .allow_null = true},
+        {.name = "daily_at",
+         .type = FIELD_STRING,
+         .out = daily,
+         .present = &daily_given,
+         .min = 5,
+         .max = 5,
+         .allow_null = true},
     };
     if (json_fields_parse(body, specs, JZ_ARRAY_LEN(specs), "", &e) != 0) {
         api_call_fail_error(c, &e);
@@ -434,8 +445,9 @@ static void send_file(api_call *c, struct clr *k, const struct clearing_cycle_in
         api_call_respond_type(c, 200, "application/octet-stream", false);
     } else {
         jb_raw(api_call_out(c), body, len);
-        api_call_respond_type(c, 200, strcmp(ext, "json") == 0 ? "application/json"
-                                                               : "text/csv; charset=utf-8", false);
+        api_call_respond_type(
+            c, 200, strcmp(ext, "json") == 0 ? "application/json" : "text/csv; charset=utf-8",
+            false);
     }
     free(body);
     free(sig);
@@ -473,7 +485,8 @@ static void h_file(api_call *c, json_t *body)
     char inst[JZ_INSTITUTION_ID_MAX + 1];
     char ext[32];
     bool sig = false;
-    if (inst_len == 0 || inst_len > JZ_INSTITUTION_ID_MAX || strlen(file + inst_len) >= sizeof ext) {
+    if (inst_len == 0 || inst_len > JZ_INSTITUTION_ID_MAX ||
+        strlen(file + inst_len) >= sizeof ext) {
         api_call_fail(c, JZ_NOT_FOUND, "file", "no such file");
         return;
     }
@@ -490,8 +503,9 @@ static void h_file(api_call *c, json_t *body)
         known |= strcmp(ext, exts[i]) == 0;
     }
     if (!known) {
-        api_call_fail(c, JZ_NOT_FOUND, "file", "files are INST.csv, INST.json, INST.items.csv "
-                                               "and each with .sig");
+        api_call_fail(c, JZ_NOT_FOUND, "file",
+                      "files are INST.csv, INST.json, INST.items.csv "
+                      "and each with .sig");
         return;
     }
     if (!api_call_is_central(c) && strcmp(inst, api_call_actor_id(c)) != 0) {
@@ -503,7 +517,8 @@ static void h_file(api_call *c, json_t *body)
     if (clr_cycle_param(c, k, 0, &cy) == 0) {
         int index = clearing_engine_institution_index(k->eng, inst);
         if (cy.status != JZ_OK) {
-            api_call_fail(c, JZ_CYCLE_FAILED, "id", "the cycle failed (a sum overflowed): no files");
+            api_call_fail(c, JZ_CYCLE_FAILED, "id",
+                          "the cycle failed (a sum overflowed): no files");
         } else if (index < 0) {
             api_call_fail(c, JZ_NOT_FOUND, "file", "no such institution in this cycle");
         } else {
@@ -603,12 +618,16 @@ static int parse_record(api_call *c, json_t *body, struct clearing_record **out,
         int dir = 0;
         const struct field_spec item[] = {
             {.name = "id", .type = FIELD_ID, .required = true, .out = &r[i].id},
-            {.name = "direction", .type = FIELD_ENUM, .required = true, .out = &dir,
+            {.name = "direction",
+             .type = FIELD_ENUM,
+             .required = true,
+             .out = &dir,
              .choices = direction_choices},
             {.name = "amount", .type = FIELD_AMOUNT, .required = true, .out = &r[i].amount},
         };
         snprintf(prefix, sizeof prefix, "items[%zu].", i);
-        if (json_fields_parse(json_array_get(items, i), item, JZ_ARRAY_LEN(item), prefix, &e) != 0) {
+        if (json_fields_parse(json_array_get(items, i), item, JZ_ARRAY_LEN(item), prefix, &e) !=
+            0) {
             api_call_fail_error(c, &e);
             free(r);
             return -1;
@@ -727,7 +746,8 @@ static void reconcile(api_call *c, struct clr *k, const struct clearing_cycle_in
     char prefix[64];
     char key[80];
     uint32_t seq = 0;
-    snprintf(prefix, sizeof prefix, CLEARING_CYCLE_KEY_FMT "/%s/", (unsigned long long)cy->id, inst);
+    snprintf(prefix, sizeof prefix, CLEARING_CYCLE_KEY_FMT "/%s/", (unsigned long long)cy->id,
+             inst);
     struct jbuf b;
     jb_init(&b);
     uint32_t counts[5] = {0};
@@ -773,8 +793,9 @@ static void h_reconcile(api_call *c, json_t *body)
     pthread_mutex_lock(&k->mu);
     if (clr_cycle_param(c, k, 0, &cy) == 0) {
         if (cy.status != JZ_OK) {
-            api_call_fail(c, JZ_CYCLE_FAILED, "id", "the cycle failed: there is nothing to "
-                                                    "reconcile");
+            api_call_fail(c, JZ_CYCLE_FAILED, "id",
+                          "the cycle failed: there is nothing to "
+                          "reconcile");
         } else {
             reconcile(c, k, &cy, theirs, nt);
         }
@@ -811,8 +832,8 @@ static void h_reconciliation(api_call *c, json_t *body)
     if (clr_cycle_param(c, k, 0, &cy) == 0) {
         char prefix[64];
         struct latest l = {.c = c};
-        snprintf(prefix, sizeof prefix, CLEARING_CYCLE_KEY_FMT "/%.16s/",
-                 (unsigned long long)cy.id, inst);
+        snprintf(prefix, sizeof prefix, CLEARING_CYCLE_KEY_FMT "/%.16s/", (unsigned long long)cy.id,
+                 inst);
         if (store_clearing_list_docs(k->st, "recon", prefix, NULL, 1, send_latest, &l) != 0) {
             clr_fail_store(c);
         } else if (!l.found) {
@@ -901,33 +922,52 @@ static int clearing_open(api *a, void **state, char *err, size_t err_len)
 }
 
 static const struct api_ext_route clearing_routes[] = {
-    {.method = "POST", .pattern = "/v1/clearing/cutoff", .access = API_EXT_CENTRAL,
-     .body_optional = true, .handler = h_cutoff},
+    {.method = "POST",
+     .pattern = "/v1/clearing/cutoff",
+     .access = API_EXT_CENTRAL,
+     .body_optional = true,
+     .handler = h_cutoff},
     {.method = "GET", .pattern = "/v1/clearing/cycles", .handler = h_cycles},
     {.method = "GET", .pattern = "/v1/clearing/cycles/{id}", .handler = h_cycle},
     {.method = "GET", .pattern = "/v1/clearing/cycles/{id}/files/{file}", .handler = h_file},
-    {.method = "POST", .pattern = "/v1/clearing/cycles/{id}/reconcile",
-     .access = API_EXT_OPERATORS, .body_max = CLEARING_RECONCILE_BODY_MAX,
+    {.method = "POST",
+     .pattern = "/v1/clearing/cycles/{id}/reconcile",
+     .access = API_EXT_OPERATORS,
+     .body_max = CLEARING_RECONCILE_BODY_MAX,
      .handler = h_reconcile},
-    {.method = "GET", .pattern = "/v1/clearing/cycles/{id}/reconciliations/{institution}",
+    {.method = "GET",
+     .pattern = "/v1/clearing/cycles/{id}/reconciliations/{institution}",
      .handler = h_reconciliation},
     {.method = "GET", .pattern = "/v1/clearing/fees", .handler = h_fees_get},
-    {.method = "PUT", .pattern = "/v1/clearing/fees", .access = API_EXT_CENTRAL,
+    {.method = "PUT",
+     .pattern = "/v1/clearing/fees",
+     .access = API_EXT_CENTRAL,
      .handler = h_fees_put},
     {.method = "GET", .pattern = "/v1/clearing/schedule", .handler = h_schedule_get},
-    {.method = "PUT", .pattern = "/v1/clearing/schedule", .access = API_EXT_CENTRAL,
+    {.method = "PUT",
+     .pattern = "/v1/clearing/schedule",
+     .access = API_EXT_CENTRAL,
      .handler = h_schedule_put},
     {.method = "POST", .pattern = "/v1/clearing/adjustments", .handler = clr_h_adjust},
     {.method = "GET", .pattern = "/v1/clearing/adjustments/{id}", .handler = clr_h_adjustment},
-    {.method = "POST", .pattern = "/v1/clearing/adjustments/{id}/approve", .body_optional = true,
+    {.method = "POST",
+     .pattern = "/v1/clearing/adjustments/{id}/approve",
+     .body_optional = true,
      .handler = clr_h_approve},
-    {.method = "POST", .pattern = "/v1/clearing/disputes", .access = API_EXT_OPERATORS,
+    {.method = "POST",
+     .pattern = "/v1/clearing/disputes",
+     .access = API_EXT_OPERATORS,
      .handler = clr_h_dispute},
     {.method = "GET", .pattern = "/v1/clearing/disputes/{id}", .handler = clr_h_dispute_get},
-    {.method = "POST", .pattern = "/v1/clearing/disputes/{id}/accept",
-     .access = API_EXT_OPERATORS, .body_optional = true, .handler = clr_h_accept},
-    {.method = "POST", .pattern = "/v1/clearing/disputes/{id}/reject",
-     .access = API_EXT_OPERATORS, .handler = clr_h_reject},
+    {.method = "POST",
+     .pattern = "/v1/clearing/disputes/{id}/accept",
+     .access = API_EXT_OPERATORS,
+     .body_optional = true,
+     .handler = clr_h_accept},
+    {.method = "POST",
+     .pattern = "/v1/clearing/disputes/{id}/reject",
+     .access = API_EXT_OPERATORS,
+     .handler = clr_h_reject},
 };
 
 const struct api_ext clearing_ext = {

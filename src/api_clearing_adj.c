@@ -115,8 +115,8 @@ static int adj_load(struct clr *k, const jz_id *id, struct adjustment *a)
         return rc;
     }
     memset(a, 0, sizeof *a);
-    bool ok = jid(o, "id", &a->id) && jid(o, "debit", &a->debit) &&
-              jid(o, "credit", &a->credit) && jid(o, "transfer", &a->transfer);
+    bool ok = jid(o, "id", &a->id) && jid(o, "debit", &a->debit) && jid(o, "credit", &a->credit) &&
+              jid(o, "transfer", &a->transfer);
     a->has_dispute = jid(o, "dispute", &a->dispute);
     a->amount = jint(o, "amount");
     snprintf(a->reason, sizeof a->reason, "%s", jstr(o, "reason"));
@@ -134,7 +134,8 @@ static int adj_load(struct clr *k, const jz_id *id, struct adjustment *a)
         struct approval *p = &a->approvals[a->napprovals++];
         snprintf(p->inst, INST_CHARS, "%s", jstr(ap, "institution"));
         p->role = strcmp(jstr(ap, "role"), clr_role_name(CLR_ROLE_OFFICER)) == 0
-                      ? CLR_ROLE_OFFICER : CLR_ROLE_OPERATOR;
+                      ? CLR_ROLE_OFFICER
+                      : CLR_ROLE_OPERATOR;
         p->at = jint(ap, "at");
     }
     json_decref(o);
@@ -423,7 +424,8 @@ static int adj_create(api_call *c, struct clr *k, struct adjustment *a, int ok_s
     if (rc == 0) {
         const char *field = adj_diff(&old, a);
         if (field) {
-            api_call_fail(c, JZ_ID_CONFLICT, field, "this id was used before with different content");
+            api_call_fail(c, JZ_ID_CONFLICT, field,
+                          "this id was used before with different content");
             return -1;
         }
         respond_adj(c, k, &old, 200);
@@ -435,7 +437,8 @@ static int adj_create(api_call *c, struct clr *k, struct adjustment *a, int ok_s
     memcpy(rest, a->credit.b, 16);
     put_u64(rest + 16, (uint64_t)a->amount);
     memcpy(rest + 24, a->reason, reason_len);
-    if (clr_note(c, CLEARING_NOTE_ADJUST, &a->id, &a->debit, a->amount, rest, 24 + reason_len) != 0) {
+    if (clr_note(c, CLEARING_NOTE_ADJUST, &a->id, &a->debit, a->amount, rest, 24 + reason_len) !=
+        0) {
         return -1;
     }
     if (adj_save(k, a) != 0) {
@@ -461,7 +464,10 @@ void clr_h_adjust(api_call *c, json_t *body)
         {.name = "debit", .type = FIELD_ID, .required = true, .out = &a->debit},
         {.name = "credit", .type = FIELD_ID, .required = true, .out = &a->credit},
         {.name = "amount", .type = FIELD_AMOUNT, .required = true, .out = &a->amount},
-        {.name = "reason", .type = FIELD_STRING, .out = a->reason, .present = &reason_given,
+        {.name = "reason",
+         .type = FIELD_STRING,
+         .out = a->reason,
+         .present = &reason_given,
          .max = JZ_MEMO_MAX},
         {.name = "ref", .type = FIELD_STRING, .out = a->ref, .min = 1, .max = JZ_REF_MAX},
         {.name = "cycle", .type = FIELD_INT, .out = &a->cycle, .min = 1, .max = INT64_MAX},
@@ -471,8 +477,10 @@ void clr_h_adjust(api_call *c, json_t *body)
         api_call_fail_error(c, &e);
     } else if (clr_check_reason(c, a->reason, reason_given) == 0 &&
                check_wallets(c, &a->debit, &a->credit, ops) == 0) {
-        snprintf(a->debit_operator, INST_CHARS, "%s", api_institution_id(api_call_api(c), (uint32_t)ops[0]));
-        snprintf(a->credit_operator, INST_CHARS, "%s", api_institution_id(api_call_api(c), (uint32_t)ops[1]));
+        snprintf(a->debit_operator, INST_CHARS, "%s",
+                 api_institution_id(api_call_api(c), (uint32_t)ops[0]));
+        snprintf(a->credit_operator, INST_CHARS, "%s",
+                 api_institution_id(api_call_api(c), (uint32_t)ops[1]));
         snprintf(a->created_by, INST_CHARS, "%s", api_call_actor_id(c));
         a->created_at = api_now_ms(api_call_api(c));
         a->status = ADJ_PENDING;
@@ -537,25 +545,28 @@ static int approver_role(api_call *c, const struct adjustment *a, int *role)
     } else if (strcmp(me, a->debit_operator) == 0 || strcmp(me, a->credit_operator) == 0) {
         *role = CLR_ROLE_OPERATOR;
     } else {
-        api_call_fail(c, JZ_FORBIDDEN, "", "only the clearing officer and the operators of the "
-                                           "adjustment's wallets approve it");
+        api_call_fail(c, JZ_FORBIDDEN, "",
+                      "only the clearing officer and the operators of the "
+                      "adjustment's wallets approve it");
         return -1;
     }
     if (a->status != ADJ_PENDING) {
-        api_call_fail(c, JZ_ALREADY_RESOLVED, "id", a->status == ADJ_POSTED
-                                                        ? "the adjustment is already posted"
-                                                        : "the adjustment failed when posted");
+        api_call_fail(c, JZ_ALREADY_RESOLVED, "id",
+                      a->status == ADJ_POSTED ? "the adjustment is already posted"
+                                              : "the adjustment failed when posted");
         return -1;
     }
     for (uint32_t i = 0; i < a->napprovals; i++) {
         if (strcmp(a->approvals[i].inst, me) == 0) {
-            api_call_fail(c, JZ_APPROVER_REPEATED, "", "this institution approved already: a "
-                                                       "second approver is needed");
+            api_call_fail(c, JZ_APPROVER_REPEATED, "",
+                          "this institution approved already: a "
+                          "second approver is needed");
             return -1;
         }
         if (a->approvals[i].role == *role) {
-            api_call_fail(c, JZ_APPROVER_SAME_ROLE, "", "the second approval must come from the "
-                                                        "other role");
+            api_call_fail(c, JZ_APPROVER_SAME_ROLE, "",
+                          "the second approval must come from the "
+                          "other role");
             return -1;
         }
     }
@@ -628,7 +639,8 @@ void clr_h_approve(api_call *c, json_t *body)
         } else {
             rc = post_adjustment(c, &a, role, &res);
             a.status = res.code == JZ_OK ? ADJ_POSTED : ADJ_FAILED;
-            snprintf(a.error, sizeof a.error, "%s", res.code == JZ_OK ? "" : jz_result_name(res.code));
+            snprintf(a.error, sizeof a.error, "%s",
+                     res.code == JZ_OK ? "" : jz_result_name(res.code));
         }
         a.napprovals++;
         if (rc != 0) {
@@ -694,8 +706,10 @@ static int dispute_target(api_call *c, struct clr *k, struct dispute *d, bool am
         d->original = it->amount;
         d->amount = amount_given ? d->amount : it->amount;
         d->kind = it->kind;
-        snprintf(d->payer_operator, INST_CHARS, "%s", clearing_engine_institution(k->eng, it->from));
-        snprintf(d->merchant_operator, INST_CHARS, "%s", clearing_engine_institution(k->eng, it->to));
+        snprintf(d->payer_operator, INST_CHARS, "%s",
+                 clearing_engine_institution(k->eng, it->from));
+        snprintf(d->merchant_operator, INST_CHARS, "%s",
+                 clearing_engine_institution(k->eng, it->to));
         rc = 0;
     }
     free(items);
@@ -709,12 +723,13 @@ static int dispute_existing(api_call *c, struct clr *k, const struct dispute *d)
     int rc = dispute_load(k, &d->id, &old);
     if (rc == 0) {
         const char *field = !jz_id_eq(&old.transfer, &d->transfer) ? "transfer"
-                            : old.cycle != d->cycle                 ? "cycle"
-                            : old.amount != d->amount               ? "amount"
-                            : strcmp(old.reason, d->reason) != 0    ? "reason"
-                                                                    : NULL;
+                            : old.cycle != d->cycle                ? "cycle"
+                            : old.amount != d->amount              ? "amount"
+                            : strcmp(old.reason, d->reason) != 0   ? "reason"
+                                                                   : NULL;
         if (field) {
-            api_call_fail(c, JZ_ID_CONFLICT, field, "this id was used before with different content");
+            api_call_fail(c, JZ_ID_CONFLICT, field,
+                          "this id was used before with different content");
         } else {
             dispute_write(api_call_out(c), &old);
             api_call_respond(c, 200);
@@ -748,11 +763,18 @@ void clr_h_dispute(api_call *c, json_t *body)
     memset(&d, 0, sizeof d);
     const struct field_spec specs[] = {
         {.name = "id", .type = FIELD_ID, .required = true, .out = &d.id},
-        {.name = "cycle", .type = FIELD_INT, .required = true, .out = &d.cycle, .min = 1,
+        {.name = "cycle",
+         .type = FIELD_INT,
+         .required = true,
+         .out = &d.cycle,
+         .min = 1,
          .max = INT64_MAX},
         {.name = "transfer", .type = FIELD_ID, .required = true, .out = &d.transfer},
         {.name = "amount", .type = FIELD_AMOUNT, .out = &d.amount, .present = &amount_given},
-        {.name = "reason", .type = FIELD_STRING, .out = d.reason, .present = &reason_given,
+        {.name = "reason",
+         .type = FIELD_STRING,
+         .out = d.reason,
+         .present = &reason_given,
          .max = JZ_MEMO_MAX},
     };
     if (json_fields_parse(body, specs, JZ_ARRAY_LEN(specs), "", &e) != 0) {
@@ -916,7 +938,10 @@ static void decide_route(api_call *c, json_t *body, bool accept)
     bool given = false;
     struct api_error e;
     const struct field_spec specs[] = {
-        {.name = "reason", .type = FIELD_STRING, .out = reason, .present = &given,
+        {.name = "reason",
+         .type = FIELD_STRING,
+         .out = reason,
+         .present = &given,
          .max = JZ_MEMO_MAX},
     };
     if (body && json_fields_parse(body, specs, 1, "", &e) != 0) {

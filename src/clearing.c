@@ -16,8 +16,13 @@ static const uint8_t kind_values[] = {LEDGER_KIND_PAYMENT, LEDGER_KIND_BILL, LED
 static struct clearing_rule rule_of(uint32_t kinds, uint16_t mcc_min, uint16_t mcc_max,
                                     int64_t rate_ppm, int64_t fixed, int64_t min, int64_t max)
 {
-    struct clearing_rule r = {.kinds = kinds, .mcc_min = mcc_min, .mcc_max = mcc_max,
-                              .rate_ppm = rate_ppm, .fixed = fixed, .min = min, .max = max};
+    struct clearing_rule r = {.kinds = kinds,
+                              .mcc_min = mcc_min,
+                              .mcc_max = mcc_max,
+                              .rate_ppm = rate_ppm,
+                              .fixed = fixed,
+                              .min = min,
+                              .max = max};
     return r;
 }
 
@@ -136,8 +141,7 @@ static int parse_kinds(json_t *arr, const char *name, uint32_t *out, struct api_
     return 0;
 }
 
-static int parse_rule(json_t *obj, const char *prefix, struct clearing_rule *r,
-                      struct api_error *e)
+static int parse_rule(json_t *obj, const char *prefix, struct clearing_rule *r, struct api_error *e)
 {
     json_t *kinds = NULL;
     char mcc[16] = "";
@@ -148,12 +152,21 @@ static int parse_rule(json_t *obj, const char *prefix, struct clearing_rule *r,
     const struct field_spec specs[] = {
         {.name = "kinds", .type = FIELD_ARRAY, .required = true, .out = &kinds},
         {.name = "mcc", .type = FIELD_STRING, .required = true, .out = mcc, .min = 1, .max = 9},
-        {.name = "rate_ppm", .type = FIELD_INT, .required = true, .out = &r->rate_ppm,
-         .min = 0, .max = CLEARING_PPM},
+        {.name = "rate_ppm",
+         .type = FIELD_INT,
+         .required = true,
+         .out = &r->rate_ppm,
+         .min = 0,
+         .max = CLEARING_PPM},
         {.name = "fixed", .type = FIELD_INT, .out = &r->fixed, .min = 0, .max = JZ_AMOUNT_MAX},
         {.name = "min", .type = FIELD_INT, .out = &r->min, .min = 0, .max = JZ_AMOUNT_MAX},
-        {.name = "max", .type = FIELD_INT, .out = &max, .present = &max_given, .min = 0,
-         .max = JZ_AMOUNT_MAX, .allow_null = true},
+        {.name = "max",
+         .type = FIELD_INT,
+         .out = &max,
+         .present = &max_given,
+         .min = 0,
+         .max = JZ_AMOUNT_MAX,
+         .allow_null = true},
     };
     if (json_fields_parse(obj, specs, JZ_ARRAY_LEN(specs), prefix, e) != 0) {
         return -1;
@@ -179,7 +192,8 @@ static int parse_rule(json_t *obj, const char *prefix, struct clearing_rule *r,
 static bool fee_name_ok(const char *s)
 {
     size_t n = strlen(s);
-    return n >= 1 && n <= CLEARING_FEE_NAME_MAX && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
+    return n >= 1 && n <= CLEARING_FEE_NAME_MAX &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
 }
 
 static int parse_fee(json_t *obj, const char *prefix, const struct clearing_schedule *sofar,
@@ -191,11 +205,21 @@ static int parse_fee(json_t *obj, const char *prefix, const struct clearing_sche
     char name[80];
     memset(f, 0, sizeof *f);
     const struct field_spec specs[] = {
-        {.name = "name", .type = FIELD_STRING, .required = true, .out = f->name, .min = 1,
+        {.name = "name",
+         .type = FIELD_STRING,
+         .required = true,
+         .out = f->name,
+         .min = 1,
          .max = CLEARING_FEE_NAME_MAX},
-        {.name = "charged_to", .type = FIELD_ENUM, .required = true, .out = &charged,
+        {.name = "charged_to",
+         .type = FIELD_ENUM,
+         .required = true,
+         .out = &charged,
          .choices = role_names},
-        {.name = "paid_to", .type = FIELD_ENUM, .required = true, .out = &paid,
+        {.name = "paid_to",
+         .type = FIELD_ENUM,
+         .required = true,
+         .out = &paid,
          .choices = role_names},
         {.name = "rules", .type = FIELD_ARRAY, .required = true, .out = &rules},
     };
@@ -237,8 +261,7 @@ static int parse_fee(json_t *obj, const char *prefix, const struct clearing_sche
     return 0;
 }
 
-int clearing_schedule_from_json(json_t *root, struct clearing_schedule *out,
-                                struct api_error *e)
+int clearing_schedule_from_json(json_t *root, struct clearing_schedule *out, struct api_error *e)
 {
     struct clearing_schedule *s = calloc(1, sizeof *s);
     json_t *fees = NULL;
@@ -247,7 +270,11 @@ int clearing_schedule_from_json(json_t *root, struct clearing_schedule *out,
         return api_fail(e, JZ_UNAVAILABLE, "", "out of memory");
     }
     const struct field_spec specs[] = {
-        {.name = "version", .type = FIELD_STRING, .required = true, .out = s->version, .min = 1,
+        {.name = "version",
+         .type = FIELD_STRING,
+         .required = true,
+         .out = s->version,
+         .min = 1,
          .max = CLEARING_VERSION_MAX},
         {.name = "fees", .type = FIELD_ARRAY, .required = true, .out = &fees},
     };
@@ -372,8 +399,8 @@ const struct clearing_rule *clearing_fee_rule(const struct clearing_fee *f, uint
 
 bool clearing_kind_clears(uint8_t kind)
 {
-    return kind == LEDGER_KIND_PAYMENT || kind == LEDGER_KIND_BILL ||
-           kind == LEDGER_KIND_REFUND || kind == LEDGER_KIND_ADJUSTMENT;
+    return kind == LEDGER_KIND_PAYMENT || kind == LEDGER_KIND_BILL || kind == LEDGER_KIND_REFUND ||
+           kind == LEDGER_KIND_ADJUSTMENT;
 }
 
 uint32_t clearing_item_fees(const struct clearing_schedule *s, const struct clearing_item *it,
@@ -449,7 +476,8 @@ int clearing_net_grow(struct clearing_net *net, uint32_t n)
             bigger.count[(size_t)i * n + j] = net->count[(size_t)i * net->n + j];
             for (uint32_t f = 0; f < net->nfees; f++) {
                 bigger.fees[fee_cell(&bigger, f, i, j)] = net->fees[fee_cell(net, f, i, j)];
-                bigger.fee_count[fee_cell(&bigger, f, i, j)] = net->fee_count[fee_cell(net, f, i, j)];
+                bigger.fee_count[fee_cell(&bigger, f, i, j)] =
+                    net->fee_count[fee_cell(net, f, i, j)];
             }
         }
     }
@@ -474,9 +502,9 @@ int clearing_net_add(struct clearing_net *net, const struct clearing_schedule *s
     /* Check every sum first, so that an overflowing item changes nothing. */
     bool over = jz_add_overflows(net->gross[cell], it->amount, &gross);
     for (uint32_t k = 0; k < nl && !over; k++) {
-        over = jz_add_overflows(net->fees[fee_cell(net, lines[k].fee, lines[k].payer,
-                                                   lines[k].payee)],
-                                lines[k].amount, &sums[k]);
+        over =
+            jz_add_overflows(net->fees[fee_cell(net, lines[k].fee, lines[k].payer, lines[k].payee)],
+                             lines[k].amount, &sums[k]);
     }
     if (over) {
         net->overflow = true;
@@ -624,20 +652,22 @@ int clearing_reconcile(const struct clearing_record *ours, size_t n_ours,
         int64_t mine = ro ? a[i].amount : 0;
         int64_t yours = rt ? b[k].amount : 0;
         if (ro && !rt) {
-            d[nd++] = (struct clearing_diff){.cls = CLEARING_DIFF_MISSING_THERE, .id = id, .ours = mine};
+            d[nd++] =
+                (struct clearing_diff){.cls = CLEARING_DIFF_MISSING_THERE, .id = id, .ours = mine};
         } else if (!ro && rt) {
-            d[nd++] = (struct clearing_diff){.cls = CLEARING_DIFF_MISSING_HERE, .id = id, .theirs = yours};
+            d[nd++] = (struct clearing_diff){
+                .cls = CLEARING_DIFF_MISSING_HERE, .id = id, .theirs = yours};
         } else if (mine != yours) {
-            d[nd++] = (struct clearing_diff){.cls = CLEARING_DIFF_AMOUNT, .id = id, .ours = mine,
-                                             .theirs = yours};
+            d[nd++] = (struct clearing_diff){
+                .cls = CLEARING_DIFF_AMOUNT, .id = id, .ours = mine, .theirs = yours};
         }
         for (size_t x = 1; x < ro; x++) {
-            d[nd++] = (struct clearing_diff){.cls = CLEARING_DIFF_DUPLICATE, .side = 1, .id = id,
-                                             .ours = a[i + x].amount};
+            d[nd++] = (struct clearing_diff){
+                .cls = CLEARING_DIFF_DUPLICATE, .side = 1, .id = id, .ours = a[i + x].amount};
         }
         for (size_t x = 1; x < rt; x++) {
-            d[nd++] = (struct clearing_diff){.cls = CLEARING_DIFF_DUPLICATE, .side = 2, .id = id,
-                                             .theirs = b[k + x].amount};
+            d[nd++] = (struct clearing_diff){
+                .cls = CLEARING_DIFF_DUPLICATE, .side = 2, .id = id, .theirs = b[k + x].amount};
         }
         i += ro;
         k += rt;
@@ -779,8 +809,8 @@ static void json_cycle_head(struct jbuf *b, const struct clearing_cycle_info *cy
 }
 
 void clearing_write_json(const struct clearing_cycle_info *cy, const struct clearing_net *net,
-                         const struct clearing_schedule *s, const char *const *names,
-                         uint32_t inst, struct jbuf *out)
+                         const struct clearing_schedule *s, const char *const *names, uint32_t inst,
+                         struct jbuf *out)
 {
     jb_lit(out, "{\"format\":\"jiaozi-settlement\",\"version\":1,");
     json_cycle_head(out, cy);
@@ -814,7 +844,8 @@ void clearing_write_json(const struct clearing_cycle_info *cy, const struct clea
                 jb_cstr(out, s->fees[f].name);
                 jb_lit(out, ",\"counterparty\":");
                 jb_cstr(out, names[j]);
-                jb_lit(out, dir == 0 ? ",\"direction\":\"payable\"" : ",\"direction\":\"receivable\"");
+                jb_lit(out,
+                       dir == 0 ? ",\"direction\":\"payable\"" : ",\"direction\":\"receivable\"");
                 jb_lit(out, ",\"count\":");
                 jb_uint(out, net->fee_count[c]);
                 jb_lit(out, ",\"amount\":");
@@ -836,8 +867,10 @@ void clearing_write_cycle(const struct clearing_cycle_info *cy, const struct cle
     static const struct {
         const char *name;
         uint8_t kind;
-    } kinds[] = {{"payment", LEDGER_KIND_PAYMENT}, {"bill", LEDGER_KIND_BILL},
-                 {"refund", LEDGER_KIND_REFUND}, {"adjustment", LEDGER_KIND_ADJUSTMENT}};
+    } kinds[] = {{"payment", LEDGER_KIND_PAYMENT},
+                 {"bill", LEDGER_KIND_BILL},
+                 {"refund", LEDGER_KIND_REFUND},
+                 {"adjustment", LEDGER_KIND_ADJUSTMENT}};
     jb_lit(out, "{");
     json_cycle_head(out, cy);
     jb_lit(out, ",\"items\":");
@@ -894,9 +927,10 @@ void clearing_write_cycle(const struct clearing_cycle_info *cy, const struct cle
     jb_lit(out, "}");
 }
 
-void clearing_write_items_csv(const struct clearing_cycle_info *cy, const struct clearing_schedule *s,
-                              const char *const *names, uint32_t inst,
-                              const struct clearing_item *items, size_t n, struct jbuf *out)
+void clearing_write_items_csv(const struct clearing_cycle_info *cy,
+                              const struct clearing_schedule *s, const char *const *names,
+                              uint32_t inst, const struct clearing_item *items, size_t n,
+                              struct jbuf *out)
 {
     char hex[33];
     int64_t t[7] = {0};

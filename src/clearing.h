@@ -47,12 +47,12 @@ enum clearing_role {
 #define CLEARING_KIND_BIT(kind) (1u << (kind))
 
 struct clearing_rule {
-    uint32_t kinds;             /* CLEARING_KIND_BIT of payment | bill | refund */
-    uint16_t mcc_min, mcc_max;  /* inclusive; 0-9999 is every category ("*") */
-    int64_t rate_ppm;           /* 0 .. CLEARING_PPM */
-    int64_t fixed;              /* fen, 0 .. JZ_AMOUNT_MAX */
-    int64_t min;                /* fen */
-    int64_t max;                /* fen; -1 = no cap */
+    uint32_t kinds;            /* CLEARING_KIND_BIT of payment | bill | refund */
+    uint16_t mcc_min, mcc_max; /* inclusive; 0-9999 is every category ("*") */
+    int64_t rate_ppm;          /* 0 .. CLEARING_PPM */
+    int64_t fixed;             /* fen, 0 .. JZ_AMOUNT_MAX */
+    int64_t min;               /* fen */
+    int64_t max;               /* fen; -1 = no cap */
 };
 
 struct clearing_fee {
@@ -78,8 +78,7 @@ void clearing_schedule_default(struct clearing_schedule *out);
 int clearing_schedule_parse(const char *text, size_t len, struct clearing_schedule *out,
                             struct api_error *e);
 /* The same from a parsed JSON value (borrowed). */
-int clearing_schedule_from_json(json_t *root, struct clearing_schedule *out,
-                                struct api_error *e);
+int clearing_schedule_from_json(json_t *root, struct clearing_schedule *out, struct api_error *e);
 
 /* Writes the canonical JSON of a schedule (fixed key order, no spaces): what is hashed and
  * stored; parsing it gives the same schedule back. */
@@ -100,14 +99,14 @@ const struct clearing_rule *clearing_fee_rule(const struct clearing_fee *f, uint
 /* ---- Items ---- */
 
 struct clearing_item {
-    jz_id id;             /* the transfer's id (a captured hold: the hold's id) */
-    jz_id debit, credit;  /* the wallets */
-    uint64_t pos;         /* journal position: seq << 16 | command index in the record */
-    int64_t timestamp;    /* of the journal record */
+    jz_id id;            /* the transfer's id (a captured hold: the hold's id) */
+    jz_id debit, credit; /* the wallets */
+    uint64_t pos;        /* journal position: seq << 16 | command index in the record */
+    int64_t timestamp;   /* of the journal record */
     int64_t amount;
-    uint16_t from, to;    /* institutions of the debit and credit wallets: from owes to */
-    uint16_t mcc;         /* the merchant side's category, 0 when none */
-    uint8_t kind;         /* ledger transfer kind: payment, bill, refund or adjustment */
+    uint16_t from, to; /* institutions of the debit and credit wallets: from owes to */
+    uint16_t mcc;      /* the merchant side's category, 0 when none */
+    uint8_t kind;      /* ledger transfer kind: payment, bill, refund or adjustment */
 };
 
 /* True for the transfer kinds that clear between institutions. */
@@ -136,12 +135,12 @@ struct clearing_net {
     uint32_t n;
     uint32_t nfees;
     uint64_t items;
-    int64_t *gross;        /* [i*n+j]: amounts i owes j */
-    uint64_t *count;       /* [i*n+j]: items i owes j */
-    int64_t *fees;         /* [(f*n+i)*n+j]: fee f that i owes j */
-    uint64_t *fee_count;   /* [(f*n+i)*n+j]: items that charged it */
+    int64_t *gross;          /* [i*n+j]: amounts i owes j */
+    uint64_t *count;         /* [i*n+j]: items i owes j */
+    int64_t *fees;           /* [(f*n+i)*n+j]: fee f that i owes j */
+    uint64_t *fee_count;     /* [(f*n+i)*n+j]: items that charged it */
     uint64_t kind_count[16]; /* items by ledger kind */
-    bool overflow;         /* a sum left int64: the cycle cannot settle */
+    bool overflow;           /* a sum left int64: the cycle cannot settle */
 };
 
 int clearing_net_init(struct clearing_net *net, uint32_t n, uint32_t nfees);
@@ -187,10 +186,10 @@ const char *clearing_diff_name(int cls);
 
 struct clearing_diff {
     uint8_t cls;
-    uint8_t side;    /* duplicates: 1 ours, 2 theirs */
+    uint8_t side; /* duplicates: 1 ours, 2 theirs */
     jz_id id;
-    int64_t ours;    /* 0 when missing here */
-    int64_t theirs;  /* 0 when missing there */
+    int64_t ours;   /* 0 when missing here */
+    int64_t theirs; /* 0 when missing there */
 };
 
 /* Compares two records of a cycle (neither is changed). Every id that is not in both with
@@ -220,15 +219,16 @@ void clearing_write_csv(const struct clearing_cycle_info *cy, const struct clear
                         const struct clearing_schedule *s, const char *const *names, uint32_t inst,
                         struct jbuf *out);
 void clearing_write_json(const struct clearing_cycle_info *cy, const struct clearing_net *net,
-                         const struct clearing_schedule *s, const char *const *names,
-                         uint32_t inst, struct jbuf *out);
+                         const struct clearing_schedule *s, const char *const *names, uint32_t inst,
+                         struct jbuf *out);
 /* The cycle as central sees it: every institution's net and every pair's obligations. */
 void clearing_write_cycle(const struct clearing_cycle_info *cy, const struct clearing_net *net,
                           const char *const *names, struct jbuf *out);
 /* The item detail of one institution: its items of the cycle, in journal order. */
-void clearing_write_items_csv(const struct clearing_cycle_info *cy, const struct clearing_schedule *s,
-                              const char *const *names, uint32_t inst,
-                              const struct clearing_item *items, size_t n, struct jbuf *out);
+void clearing_write_items_csv(const struct clearing_cycle_info *cy,
+                              const struct clearing_schedule *s, const char *const *names,
+                              uint32_t inst, const struct clearing_item *items, size_t n,
+                              struct jbuf *out);
 
 const char *clearing_trigger_name(int trigger);
 

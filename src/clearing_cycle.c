@@ -117,8 +117,8 @@ static int wallet_add(clearing_engine *e, const jz_id *id, uint16_t inst, uint8_
     if (*slot != 0) {
         return 0; /* known: a wallet's institution, kind and category never change */
     }
-    e->wallets[e->nwallets] = (struct wallet_entry){.id = *id, .inst = inst, .mcc = mcc,
-                                                    .kind = kind};
+    e->wallets[e->nwallets] =
+        (struct wallet_entry){.id = *id, .inst = inst, .mcc = mcc, .kind = kind};
     *slot = (uint32_t)++e->nwallets;
     return 0;
 }
@@ -184,8 +184,7 @@ static int schedule_text(const struct clearing_schedule *s, struct jbuf *b, uint
     return b->failed || crypto_sm3(b->p, b->len, sm3) != 0 ? -1 : 0;
 }
 
-int clearing_engine_set_fees(clearing_engine *e, const struct clearing_schedule *s,
-                             uint8_t sm3[32])
+int clearing_engine_set_fees(clearing_engine *e, const struct clearing_schedule *s, uint8_t sm3[32])
 {
     struct jbuf b;
     uint8_t hash[32];
@@ -271,8 +270,8 @@ int clearing_engine_open(const char *dir, store_clearing *st, clearing_engine **
     }
     snprintf(e->dir, sizeof e->dir, "%s", dir);
     e->st = st;
-    struct store_clearing_loader l = {.institution = load_institution, .wallet = load_wallet,
-                                      .hold = load_hold, .ctx = e};
+    struct store_clearing_loader l = {
+        .institution = load_institution, .wallet = load_wallet, .hold = load_hold, .ctx = e};
     if (store_clearing_load(st, &l) != 0 || load_fees(e) != 0) {
         clearing_engine_free(e);
         snprintf(err, err_len, "clearing: cannot read clearing.db");
@@ -383,26 +382,27 @@ static int index_command(struct scan *s, const struct ledger_cmd *c)
         }
         return wallet_add(e, &c->debit, (uint16_t)index, LEDGER_WALLET_TREASURY, 0);
     }
-    case LEDGER_OP_WALLET_OPEN:
-        return wallet_add(e, &c->id, c->actor, c->kind, c->mcc);
+    case LEDGER_OP_WALLET_OPEN: return wallet_add(e, &c->id, c->actor, c->kind, c->mcc);
     case LEDGER_OP_HOLD_CREATE:
         d = wallet_find(e, &c->debit);
         cr = wallet_find(e, &c->credit);
         if (d && cr && d->inst != cr->inst) {
-            struct store_clearing_hold h = {.id = c->id, .debit = c->debit, .credit = c->credit,
-                                            .from = d->inst, .to = cr->inst, .mcc = cr->mcc,
+            struct store_clearing_hold h = {.id = c->id,
+                                            .debit = c->debit,
+                                            .credit = c->credit,
+                                            .from = d->inst,
+                                            .to = cr->inst,
+                                            .mcc = cr->mcc,
                                             .amount = c->amount};
             return hold_add(e, &h);
         }
         return 0;
-    default:
-        return 0;
+    default: return 0;
     }
 }
 
 /* The item a posted transfer or capture makes, if it clears between institutions. */
-static bool item_of(const clearing_engine *e, const struct ledger_cmd *c,
-                    struct clearing_item *it)
+static bool item_of(const clearing_engine *e, const struct ledger_cmd *c, struct clearing_item *it)
 {
     memset(it, 0, sizeof *it);
     if (c->op == LEDGER_OP_HOLD_CAPTURE) {
@@ -466,8 +466,7 @@ static int scan_command(struct scan *s, const struct ledger_cmd *c, uint64_t pos
     return s->on_item(s, &it);
 }
 
-static int scan_group(void *arg, const struct ledger_cmd *cmds, const uint8_t *results,
-                      uint32_t n)
+static int scan_group(void *arg, const struct ledger_cmd *cmds, const uint8_t *results, uint32_t n)
 {
     struct scan *s = arg;
     for (uint32_t k = 0; k < n; k++, s->index++) {
@@ -547,8 +546,8 @@ int clearing_engine_items(clearing_engine *e, const struct clearing_cycle_info *
                           struct clearing_item **items, size_t *n, char *err, size_t err_len)
 {
     struct collect c = {.inst = inst};
-    struct scan s = {.e = e, .from_pos = cy->from_pos, .to_pos = cy->to_pos,
-                     .on_item = collect_item, .ctx = &c};
+    struct scan s = {
+        .e = e, .from_pos = cy->from_pos, .to_pos = cy->to_pos, .on_item = collect_item, .ctx = &c};
     if (scan_journal(&s, cy->to_pos >> 16, err, err_len) != 0) {
         free(c.items);
         return -1;
@@ -563,7 +562,7 @@ int clearing_engine_items(clearing_engine *e, const struct clearing_cycle_info *
 struct catch_up {
     const crypto_sm2_key *key;
     struct clearing_net net;
-    int64_t opened_at; /* of the cycle being read */
+    int64_t opened_at;  /* of the cycle being read */
     jz_id *adjustments; /* ids of the adjustment items of the cycle being read */
     size_t nadj, adj_cap;
     uint64_t closed;
@@ -768,9 +767,12 @@ static int close_cycle(struct scan *s, const struct ledger_cmd *c, uint64_t pos)
 {
     clearing_engine *e = s->e;
     struct catch_up *cu = s->ctx;
-    struct clearing_cycle_info cy = {.id = e->last_cycle + 1, .from_pos = e->position,
-                                     .to_pos = pos, .opened_at = cu->opened_at,
-                                     .closed_at = s->timestamp, .trigger = c->holder[1]};
+    struct clearing_cycle_info cy = {.id = e->last_cycle + 1,
+                                     .from_pos = e->position,
+                                     .to_pos = pos,
+                                     .opened_at = cu->opened_at,
+                                     .closed_at = s->timestamp,
+                                     .trigger = c->holder[1]};
     memcpy(cy.schedule_sm3, c->holder + 2, 32);
     if (cy.opened_at == 0) {
         cy.opened_at = s->first_timestamp; /* the first cycle opens with the journal */
@@ -783,13 +785,18 @@ static int close_cycle(struct scan *s, const struct ledger_cmd *c, uint64_t pos)
         r = calloc(1, sizeof *r);
         if (!r || clearing_engine_schedule(e, cy.schedule_sm3, &r->sched) != 0 ||
             clearing_net_init(&r->net, e->ninst ? e->ninst : 1, r->sched.nfees) != 0) {
-            snprintf(cu->err, cu->err_len, "clearing: the fee schedule of the cut-off at journal"
-                     " record %" PRIu64 " is not in clearing.db", s->seq);
+            snprintf(cu->err, cu->err_len,
+                     "clearing: the fee schedule of the cut-off at journal"
+                     " record %" PRIu64 " is not in clearing.db",
+                     s->seq);
             free(r);
             return -1;
         }
-        struct scan again = {.e = e, .from_pos = cy.from_pos, .to_pos = cy.to_pos,
-                             .on_item = rederive_add, .ctx = r};
+        struct scan again = {.e = e,
+                             .from_pos = cy.from_pos,
+                             .to_pos = cy.to_pos,
+                             .on_item = rederive_add,
+                             .ctx = r};
         rc = scan_journal(&again, pos >> 16, cu->err, cu->err_len);
         net = &r->net;
         sched = &r->sched;
@@ -850,15 +857,19 @@ static int close_cycle(struct scan *s, const struct ledger_cmd *c, uint64_t pos)
 int clearing_engine_catch_up(clearing_engine *e, uint64_t to_seq, const crypto_sm2_key *key,
                              uint64_t *closed, char *err, size_t err_len)
 {
-    struct catch_up cu = {.key = key, .opened_at = e->last_closed_at, .err = err,
-                          .err_len = err_len};
+    struct catch_up cu = {
+        .key = key, .opened_at = e->last_closed_at, .err = err, .err_len = err_len};
     *closed = 0;
     if (clearing_net_init(&cu.net, e->ninst ? e->ninst : 1, e->fees.nfees) != 0) {
         snprintf(err, err_len, "clearing: out of memory");
         return -1;
     }
-    struct scan s = {.e = e, .from_pos = e->position, .to_pos = UINT64_MAX,
-                     .update_index = true, .on_item = catch_item, .on_cutoff = close_cycle,
+    struct scan s = {.e = e,
+                     .from_pos = e->position,
+                     .to_pos = UINT64_MAX,
+                     .update_index = true,
+                     .on_item = catch_item,
+                     .on_cutoff = close_cycle,
                      .ctx = &cu};
     int rc = scan_journal(&s, to_seq, err, err_len);
     *closed = cu.closed;
@@ -892,15 +903,33 @@ int clearing_engine_cycle_info(clearing_engine *e, uint64_t id, struct clearing_
         {.name = "cycle", .type = FIELD_INT, .required = true, .out = &v[0], .max = INT64_MAX},
         {.name = "from", .type = FIELD_INT, .required = true, .out = &v[1], .max = INT64_MAX},
         {.name = "to", .type = FIELD_INT, .required = true, .out = &v[2], .max = INT64_MAX},
-        {.name = "opened_at", .type = FIELD_INT, .required = true, .out = &v[3], .min = INT64_MIN,
+        {.name = "opened_at",
+         .type = FIELD_INT,
+         .required = true,
+         .out = &v[3],
+         .min = INT64_MIN,
          .max = INT64_MAX},
-        {.name = "closed_at", .type = FIELD_INT, .required = true, .out = &v[4], .min = INT64_MIN,
+        {.name = "closed_at",
+         .type = FIELD_INT,
+         .required = true,
+         .out = &v[4],
+         .min = INT64_MIN,
          .max = INT64_MAX},
-        {.name = "trigger", .type = FIELD_ENUM, .required = true, .out = &trigger,
+        {.name = "trigger",
+         .type = FIELD_ENUM,
+         .required = true,
+         .out = &trigger,
          .choices = triggers},
-        {.name = "schedule", .type = FIELD_STRING, .required = true, .out = hex, .min = 64,
+        {.name = "schedule",
+         .type = FIELD_STRING,
+         .required = true,
+         .out = hex,
+         .min = 64,
          .max = 64},
-        {.name = "status", .type = FIELD_ENUM, .required = true, .out = &status,
+        {.name = "status",
+         .type = FIELD_ENUM,
+         .required = true,
+         .out = &status,
          .choices = statuses},
         {.name = "items", .type = FIELD_INT, .required = true, .out = &v[7], .max = INT64_MAX},
         {.name = "gross", .type = FIELD_INT, .out = &ignored, .max = INT64_MAX},
@@ -908,7 +937,8 @@ int clearing_engine_cycle_info(clearing_engine *e, uint64_t id, struct clearing_
     };
     rc = !root || json_fields_parse(root, specs, JZ_ARRAY_LEN(specs), "", &err) != 0 ||
                  jz_hex_decode(hex, 64, out->schedule_sm3, 32) != 0
-             ? -1 : 0;
+             ? -1
+             : 0;
     json_decref(root);
     free(body);
     if (rc == 0) {
@@ -924,9 +954,9 @@ int clearing_engine_cycle_info(clearing_engine *e, uint64_t id, struct clearing_
     return rc;
 }
 
-static int make_items_file(clearing_engine *e, const struct clearing_cycle_info *cy,
-                           uint32_t inst, const crypto_sm2_key *key, const char *doc_key,
-                           char *err, size_t err_len)
+static int make_items_file(clearing_engine *e, const struct clearing_cycle_info *cy, uint32_t inst,
+                           const crypto_sm2_key *key, const char *doc_key, char *err,
+                           size_t err_len)
 {
     struct clearing_schedule *sched = malloc(sizeof *sched);
     struct clearing_item *items = NULL;

@@ -193,8 +193,8 @@ static int column_id(sqlite3_stmt *st, int col, jz_id *out)
 }
 
 /* Steps a loading statement to its end, calling row(ctx, st) per row. */
-static int load_rows(sqlite3_stmt *st, int (*row)(const struct store_clearing_loader *l,
-                                                  sqlite3_stmt *st),
+static int load_rows(sqlite3_stmt *st,
+                     int (*row)(const struct store_clearing_loader *l, sqlite3_stmt *st),
                      const struct store_clearing_loader *l)
 {
     int rc = SQLITE_DONE;

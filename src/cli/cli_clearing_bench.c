@@ -306,8 +306,9 @@ static int measure(const char *dir, node *n, uint64_t payments, uint32_t ops)
         fprintf(stderr, "jiaozi clearing bench: closing the cycle failed: %s\n", err);
         rc = -1;
     } else if (cy.items != payments || cy.status != JZ_OK) {
-        fprintf(stderr, "jiaozi clearing bench: the cycle holds %" PRIu64 " items, not %" PRIu64
-                        "\n", cy.items, payments);
+        fprintf(stderr,
+                "jiaozi clearing bench: the cycle holds %" PRIu64 " items, not %" PRIu64 "\n",
+                cy.items, payments);
         rc = -1;
     }
     char *body = NULL;
@@ -338,8 +339,8 @@ static int measure(const char *dir, node *n, uint64_t payments, uint32_t ops)
 
 int cli_clearing_bench(int argc, char **argv)
 {
-    static const char *const known[] = {"--payments", "--institutions", "--customers",
-                                        "--merchants", "--dir", NULL};
+    static const char *const known[] = {"--payments",  "--institutions", "--customers",
+                                        "--merchants", "--dir",          NULL};
     static const char *const flags[] = {"--keep", "--help", NULL};
     if (cli_flag(argc, argv, "--help")) {
         fputs(bench_help, stdout);
@@ -394,9 +395,11 @@ int cli_clearing_bench(int argc, char **argv)
         b.ex = node_executor(n);
         if (setup(&b, payments, &post_s) == 0) {
             printf("jiaozi clearing bench: %" PRIu64 " payments among %u institutions "
-                   "(%" PRIu64 " wallets)\n", payments, b.ops, wallets);
+                   "(%" PRIu64 " wallets)\n",
+                   payments, b.ops, wallets);
             printf("  setup                 %" PRIu64 " posted, %" PRIu64 " refused, in %.1f s "
-                   "through the executor (not timed below)\n", b.posted, b.refused, post_s);
+                   "through the executor (not timed below)\n",
+                   b.posted, b.refused, post_s);
             rc = measure(dir, n, b.posted, b.ops) == 0 ? 0 : 1;
         }
         if (node_close(n, false) != 0) {

@@ -3,6 +3,8 @@
  */
 #include "clearing_world.h"
 
+#include <signal.h>
+
 #include "test.h"
 
 int cw_merchant(struct cworld *cw, const struct srv_creds *c, int mcc, char id[33])
@@ -36,7 +38,8 @@ int cw_start_on(struct cworld *cw)
     }
     return cw_pay(cw, &w->op, w->treasury, cw->a, 1000000, "exchange_in", NULL) == 201 &&
                    cw_pay(cw, &w->op2, w->treasury2, cw->b, 1000000, "exchange_in", NULL) == 201
-               ? 0 : -1;
+               ? 0
+               : -1;
 }
 
 int cw_start(struct cworld *cw)
@@ -44,6 +47,20 @@ int cw_start(struct cworld *cw)
     char dir[512];
     snprintf(dir, sizeof dir, "%s/node", test_tmpdir());
     return srv_start(&cw->w.s, dir, NULL) == 0 ? cw_start_on(cw) : -1;
+}
+
+void cw_run(void (*body)(struct cworld *cw))
+{
+    static struct cworld cw;
+    memset(&cw, 0, sizeof cw);
+    int rc = cw_start(&cw);
+    CHECK_EQ_INT(rc, 0);
+    if (rc == 0) {
+        body(&cw);
+    }
+    if (cw.w.s.pid > 0) {
+        CHECK_EQ_INT(srv_stop(&cw.w.s, SIGTERM), 0);
+    }
 }
 
 long long cw_int(json_t *o, const char *key)

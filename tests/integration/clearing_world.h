@@ -19,6 +19,9 @@ struct cworld {
 
 /* Starts the server and makes the wallets. 0 on success. */
 int cw_start(struct cworld *cw);
+/* Starts a world, runs body on it, and stops its server whatever body did (a REQUIRE that
+ * returns early must not leave a server running). */
+void cw_run(void (*body)(struct cworld *cw));
 /* The same on a server already started in cw->w.s. */
 int cw_start_on(struct cworld *cw);
 /* Opens a merchant wallet of c's operator with a category; returns the HTTP status. */

@@ -38,7 +38,8 @@ static int openssl_verify(const char *dir, const char *file, const char *sig)
     char cmd[2400];
     snprintf(cmd, sizeof cmd,
              "openssl dgst -sm3 -verify '%s/node.pub' -sigopt distid:1234567812345678 "
-             "-signature '%s' '%s' >/dev/null 2>&1", dir, sig, file);
+             "-signature '%s' '%s' >/dev/null 2>&1",
+             dir, sig, file);
     return system(cmd);
 }
 
@@ -145,26 +146,27 @@ static void check_reconcile(struct cworld *cw, const char *pay1, const char *rec
     CHECK_EQ_INT(st, 404);
     /* Bad records change nothing and say what is wrong. */
     CHECK_EQ_INT(post(cw, &w->op, "/v1/clearing/cycles/1/reconcile",
-                      "{\"items\":[{\"id\":\"zz\",\"direction\":\"pay\",\"amount\":1}]}", &r), 400);
+                      "{\"items\":[{\"id\":\"zz\",\"direction\":\"pay\",\"amount\":1}]}", &r),
+                 400);
     CHECK(strstr(r.body, "items[0].id") != NULL);
     srv_response_free(&r);
     CHECK_EQ_INT(post(cw, &w->op, "/v1/clearing/cycles/1/reconcile",
                       "{\"items\":[{\"id\":\"00000000000000000000000000000001\",\"direction\":"
-                      "\"sideways\",\"amount\":1}]}", &r), 400);
+                      "\"sideways\",\"amount\":1}]}",
+                      &r),
+                 400);
     srv_response_free(&r);
     CHECK_EQ_INT(post(cw, &w->op, "/v1/clearing/cycles/9/reconcile", "{\"items\":[]}", NULL), 404);
-    CHECK_EQ_INT(post(cw, &w->s.central, "/v1/clearing/cycles/1/reconcile", "{\"items\":[]}",
-                      NULL), 403);
+    CHECK_EQ_INT(post(cw, &w->s.central, "/v1/clearing/cycles/1/reconcile", "{\"items\":[]}", NULL),
+                 403);
     o = cw_get(cw, &w->op, "/v1/clearing/cycles/1/reconciliations/opa", &st);
     CHECK_EQ_INT(cw_int(o, "report"), 1); /* still the first */
     json_decref(o);
 }
 
-TEST(clearing_api_cutoff_files_and_reconciliation)
+static void files_and_reconciliation(struct cworld *cw)
 {
-    static struct cworld cw;
-    REQUIRE(cw_start(&cw) == 0);
-    struct world *w = &cw.w;
+    struct world *w = &cw->w;
     char other[33];
     char pay1[33];
     char recv[33];
@@ -172,14 +174,14 @@ TEST(clearing_api_cutoff_files_and_reconciliation)
     REQUIRE_EQ_INT(open_wallet(w, &w->op, 1, other), 201);
     /* opa's customer pays opb's restaurant (5812) 100.00 CNY and a bill of 20.00; opb's
      * customer pays opa's supermarket (5411) 30.00; and a payment within opa. */
-    REQUIRE_EQ_INT(cw_pay(&cw, &w->op, cw.a, cw.mb, 10000, "payment", pay1), 201);
-    REQUIRE_EQ_INT(cw_pay(&cw, &w->op2, cw.b, cw.ma, 3000, "payment", recv), 201);
-    REQUIRE_EQ_INT(cw_pay(&cw, &w->op, cw.a, cw.mb, 2000, "bill", bill), 201);
-    REQUIRE_EQ_INT(cw_pay(&cw, &w->op, cw.a, other, 500, "payment", NULL), 201);
-    CHECK_EQ_INT(post(&cw, &w->op, "/v1/clearing/cutoff", NULL, NULL), 403);
-    REQUIRE_EQ_INT(cw_cutoff(&cw), 1);
+    REQUIRE_EQ_INT(cw_pay(cw, &w->op, cw->a, cw->mb, 10000, "payment", pay1), 201);
+    REQUIRE_EQ_INT(cw_pay(cw, &w->op2, cw->b, cw->ma, 3000, "payment", recv), 201);
+    REQUIRE_EQ_INT(cw_pay(cw, &w->op, cw->a, cw->mb, 2000, "bill", bill), 201);
+    REQUIRE_EQ_INT(cw_pay(cw, &w->op, cw->a, other, 500, "payment", NULL), 201);
+    CHECK_EQ_INT(post(cw, &w->op, "/v1/clearing/cutoff", NULL, NULL), 403);
+    REQUIRE_EQ_INT(cw_cutoff(cw), 1);
     int st = 0;
-    json_t *cy = cw_get(&cw, &w->s.central, "/v1/clearing/cycles/1", &st);
+    json_t *cy = cw_get(cw, &w->s.central, "/v1/clearing/cycles/1", &st);
     REQUIRE(cy != NULL);
     CHECK_EQ_INT(cw_int(cy, "items"), 3);
     CHECK_EQ_INT(cw_int(cy, "net_sum"), 0);
@@ -193,59 +195,61 @@ TEST(clearing_api_cutoff_files_and_reconciliation)
      * opb: +12,000 + 5 - 3,000 - 30 - 4 = 8,971; central: the 8 of switch fees.
      */
     struct srv_response r;
-    REQUIRE_EQ_INT(cw_file(&cw, &w->op, 1, "opa.csv", &r), 200);
+    REQUIRE_EQ_INT(cw_file(cw, &w->op, 1, "opa.csv", &r), 200);
     CHECK_EQ_INT(csv_net(r.body), -8979);
     CHECK(strstr(r.body, "\nP,opb,2,12000,1,3000,5,30,-8975\n") != NULL);
     CHECK(strstr(r.body, "\nF,interchange,opb,payable,1,5\n") != NULL);
     srv_response_free(&r);
-    REQUIRE_EQ_INT(cw_file(&cw, &w->op2, 1, "opb.csv", &r), 200);
+    REQUIRE_EQ_INT(cw_file(cw, &w->op2, 1, "opb.csv", &r), 200);
     CHECK_EQ_INT(csv_net(r.body), 8971);
     srv_response_free(&r);
-    REQUIRE_EQ_INT(cw_file(&cw, &w->s.central, 1, "central.csv", &r), 200);
+    REQUIRE_EQ_INT(cw_file(cw, &w->s.central, 1, "central.csv", &r), 200);
     CHECK_EQ_INT(csv_net(r.body), 8);
     srv_response_free(&r);
     /* An operator sees its own cycle (its settlement JSON) and files, not the other's. */
-    json_t *mine = cw_get(&cw, &w->op, "/v1/clearing/cycles/1", &st);
+    json_t *mine = cw_get(cw, &w->op, "/v1/clearing/cycles/1", &st);
     CHECK_EQ_INT(cw_int(json_object_get(mine, "total"), "net"), -8979);
     json_decref(mine);
-    CHECK_EQ_INT(cw_file(&cw, &w->op, 1, "opb.csv", &r), 403);
+    CHECK_EQ_INT(cw_file(cw, &w->op, 1, "opb.csv", &r), 403);
     srv_response_free(&r);
-    CHECK_EQ_INT(cw_file(&cw, &w->op, 1, "opa.xml", &r), 404);
+    CHECK_EQ_INT(cw_file(cw, &w->op, 1, "opa.xml", &r), 404);
     srv_response_free(&r);
-    CHECK_EQ_INT(cw_file(&cw, &w->op, 2, "opa.csv", &r), 404);
+    CHECK_EQ_INT(cw_file(cw, &w->op, 2, "opa.csv", &r), 404);
     srv_response_free(&r);
-    check_signed(&cw, &w->op, 1, "opa.csv");
-    check_signed(&cw, &w->op, 1, "opa.json");
-    check_signed(&cw, &w->s.central, 1, "opb.items.csv");
+    check_signed(cw, &w->op, 1, "opa.csv");
+    check_signed(cw, &w->op, 1, "opa.json");
+    check_signed(cw, &w->s.central, 1, "opb.items.csv");
     /* The item detail: opa's three items, totals as in the settlement file. */
     int times = 0;
-    REQUIRE_EQ_INT(cw_file(&cw, &w->op, 1, "opa.items.csv", &r), 200);
+    REQUIRE_EQ_INT(cw_file(cw, &w->op, 1, "opa.items.csv", &r), 200);
     CHECK_EQ_INT(cw_items(r.body, pay1, &times), 3);
     CHECK_EQ_INT(times, 1);
     CHECK(strstr(r.body, "\nT,3,2,12000,1,3000,9,30\n") != NULL);
     srv_response_free(&r);
     /* Cycle lists: central sees every cycle; an operator its own line. */
-    json_t *list = cw_get(&cw, &w->op, "/v1/clearing/cycles", &st);
+    json_t *list = cw_get(cw, &w->op, "/v1/clearing/cycles", &st);
     json_t *first = json_array_get(json_object_get(list, "cycles"), 0);
     CHECK_EQ_INT(cw_int(first, "net"), -8979);
     CHECK_EQ_INT(cw_int(first, "items"), 3);
     json_decref(list);
-    json_decref(cw_get(&cw, &w->op, "/v1/clearing/cycles?limit=0", &st));
+    json_decref(cw_get(cw, &w->op, "/v1/clearing/cycles?limit=0", &st));
     CHECK_EQ_INT(st, 400);
-    json_decref(cw_get(&cw, &w->op, "/v1/clearing/cycles/abc", &st));
+    json_decref(cw_get(cw, &w->op, "/v1/clearing/cycles/abc", &st));
     CHECK_EQ_INT(st, 400);
-    check_reconcile(&cw, pay1, recv, bill);
-    CHECK_EQ_INT(srv_stop(&w->s, SIGTERM), 0);
+    check_reconcile(cw, pay1, recv, bill);
 }
 
-TEST(clearing_api_fee_schedule_and_scheduled_cutoffs)
+TEST(clearing_api_cutoff_files_and_reconciliation)
 {
-    static struct cworld cw;
-    REQUIRE(cw_start(&cw) == 0);
-    struct world *w = &cw.w;
+    cw_run(files_and_reconciliation);
+}
+
+static void fees_and_schedule(struct cworld *cw)
+{
+    struct world *w = &cw->w;
     struct srv_response r;
     int st = 0;
-    json_t *fees = cw_get(&cw, &w->op, "/v1/clearing/fees", &st);
+    json_t *fees = cw_get(cw, &w->op, "/v1/clearing/fees", &st);
     REQUIRE_EQ_INT(st, 200);
     char old_sm3[65];
     snprintf(old_sm3, sizeof old_sm3, "%s", json_string_value(json_object_get(fees, "sm3")));
@@ -255,31 +259,37 @@ TEST(clearing_api_fee_schedule_and_scheduled_cutoffs)
         "\"paid_to\":\"central\",\"rules\":[{\"kinds\":[\"payment\",\"bill\"],\"mcc\":\"*\","
         "\"rate_ppm\":0,\"fixed\":7}]}]}";
     CHECK_EQ_INT(srv_call(&w->s, &w->op, "PUT", "/v1/clearing/fees", flat, NULL), 403);
-    CHECK_EQ_INT(srv_call(&w->s, &w->s.central, "PUT", "/v1/clearing/fees",
-                          "{\"version\":\"x\",\"fees\":[{\"name\":\"x\",\"charged_to\":\"customer\","
-                          "\"paid_to\":\"central\",\"rules\":[{\"kinds\":[\"payment\"],\"mcc\":"
-                          "\"99999\",\"rate_ppm\":0}]}]}", &r), 400);
+    CHECK_EQ_INT(
+        srv_call(&w->s, &w->s.central, "PUT", "/v1/clearing/fees",
+                 "{\"version\":\"x\",\"fees\":[{\"name\":\"x\",\"charged_to\":\"customer\","
+                 "\"paid_to\":\"central\",\"rules\":[{\"kinds\":[\"payment\"],\"mcc\":"
+                 "\"99999\",\"rate_ppm\":0}]}]}",
+                 &r),
+        400);
     CHECK(strstr(r.body, "fees[0].rules[0].mcc") != NULL);
     srv_response_free(&r);
     REQUIRE_EQ_INT(srv_call(&w->s, &w->s.central, "PUT", "/v1/clearing/fees", flat, &r), 200);
     CHECK(strstr(r.body, old_sm3) == NULL);
     srv_response_free(&r);
     /* Scheduled cut-offs: refused when too frequent or malformed; then every second. */
+    CHECK_EQ_INT(
+        srv_call(&w->s, &w->s.central, "PUT", "/v1/clearing/schedule", "{\"every_ms\":10}", NULL),
+        400);
     CHECK_EQ_INT(srv_call(&w->s, &w->s.central, "PUT", "/v1/clearing/schedule",
-                          "{\"every_ms\":10}", NULL), 400);
-    CHECK_EQ_INT(srv_call(&w->s, &w->s.central, "PUT", "/v1/clearing/schedule",
-                          "{\"daily_at\":\"24:00\"}", NULL), 400);
-    CHECK_EQ_INT(srv_call(&w->s, &w->op, "PUT", "/v1/clearing/schedule", "{\"every_ms\":1000}",
-                          NULL), 403);
-    REQUIRE_EQ_INT(cw_pay(&cw, &w->op, cw.a, cw.mb, 1000, "payment", NULL), 201);
+                          "{\"daily_at\":\"24:00\"}", NULL),
+                 400);
+    CHECK_EQ_INT(
+        srv_call(&w->s, &w->op, "PUT", "/v1/clearing/schedule", "{\"every_ms\":1000}", NULL), 403);
+    REQUIRE_EQ_INT(cw_pay(cw, &w->op, cw->a, cw->mb, 1000, "payment", NULL), 201);
     REQUIRE_EQ_INT(srv_call(&w->s, &w->s.central, "PUT", "/v1/clearing/schedule",
-                            "{\"every_ms\":1000,\"daily_at\":\"23:00\"}", &r), 200);
+                            "{\"every_ms\":1000,\"daily_at\":\"23:00\"}", &r),
+                   200);
     CHECK(strstr(r.body, "\"daily_at\":\"23:00\"") != NULL);
     srv_response_free(&r);
     json_t *cy = NULL;
     for (int i = 0; i < 60 && !cy; i++) {
         usleep(100000);
-        cy = cw_get(&cw, &w->s.central, "/v1/clearing/cycles/1", &st);
+        cy = cw_get(cw, &w->s.central, "/v1/clearing/cycles/1", &st);
     }
     REQUIRE(cy != NULL);
     CHECK_EQ_STR(json_string_value(json_object_get(cy, "trigger")), "scheduled");
@@ -289,8 +299,12 @@ TEST(clearing_api_fee_schedule_and_scheduled_cutoffs)
     CHECK(strstr(r.body, "\"every_ms\":null") != NULL);
     srv_response_free(&r);
     /* The new schedule applied: opa's customer paid 7 fen to central. */
-    REQUIRE_EQ_INT(cw_file(&cw, &w->op, 1, "opa.csv", &r), 200);
+    REQUIRE_EQ_INT(cw_file(cw, &w->op, 1, "opa.csv", &r), 200);
     CHECK(strstr(r.body, "\nF,switch,central,payable,1,7\n") != NULL);
     srv_response_free(&r);
-    CHECK_EQ_INT(srv_stop(&w->s, SIGTERM), 0);
+}
+
+TEST(clearing_api_fee_schedule_and_scheduled_cutoffs)
+{
+    cw_run(fees_and_schedule);
 }

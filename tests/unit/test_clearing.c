@@ -10,17 +10,21 @@
 
 static struct clearing_rule rule(int64_t rate_ppm, int64_t fixed, int64_t min, int64_t max)
 {
-    struct clearing_rule r = {.kinds = CLEARING_KIND_BIT(LEDGER_KIND_PAYMENT), .mcc_max = 9999,
-                              .rate_ppm = rate_ppm, .fixed = fixed, .min = min, .max = max};
+    struct clearing_rule r = {.kinds = CLEARING_KIND_BIT(LEDGER_KIND_PAYMENT),
+                              .mcc_max = 9999,
+                              .rate_ppm = rate_ppm,
+                              .fixed = fixed,
+                              .min = min,
+                              .max = max};
     return r;
 }
 
 TEST(clearing_fee_rounds_half_up_on_the_fen)
 {
-    struct clearing_rule half = rule(500000, 0, 0, -1); /* 50% */
-    CHECK_EQ_INT(clearing_fee_amount(&half, 1), 1);     /* 0.5 fen goes up */
-    CHECK_EQ_INT(clearing_fee_amount(&half, 3), 2);     /* 1.5 -> 2 */
-    CHECK_EQ_INT(clearing_fee_amount(&half, 5), 3);     /* 2.5 -> 3 (banker's would say 2) */
+    struct clearing_rule half = rule(500000, 0, 0, -1);  /* 50% */
+    CHECK_EQ_INT(clearing_fee_amount(&half, 1), 1);      /* 0.5 fen goes up */
+    CHECK_EQ_INT(clearing_fee_amount(&half, 3), 2);      /* 1.5 -> 2 */
+    CHECK_EQ_INT(clearing_fee_amount(&half, 5), 3);      /* 2.5 -> 3 (banker's would say 2) */
     struct clearing_rule tenth = rule(100000, 0, 0, -1); /* 10% */
     CHECK_EQ_INT(clearing_fee_amount(&tenth, 5), 1);     /* 0.5 -> 1 (banker's: 0) */
     CHECK_EQ_INT(clearing_fee_amount(&tenth, 4), 0);     /* 0.4 -> 0 */
@@ -45,13 +49,13 @@ TEST(clearing_fee_rounds_half_up_on_the_fen)
     /* Fixed part, minimum, cap, and never more than the amount. */
     struct clearing_rule sw = rule(100, 1, 0, 500);
     CHECK_EQ_INT(clearing_fee_amount(&sw, 1), 1);
-    CHECK_EQ_INT(clearing_fee_amount(&sw, 4999), 1);     /* 0.4999 -> 0, + 1 */
-    CHECK_EQ_INT(clearing_fee_amount(&sw, 5000), 2);     /* 0.5 -> 1, + 1 */
+    CHECK_EQ_INT(clearing_fee_amount(&sw, 4999), 1);      /* 0.4999 -> 0, + 1 */
+    CHECK_EQ_INT(clearing_fee_amount(&sw, 5000), 2);      /* 0.5 -> 1, + 1 */
     CHECK_EQ_INT(clearing_fee_amount(&sw, 4990000), 500); /* 499 + 1 = 500: at the cap */
     CHECK_EQ_INT(clearing_fee_amount(&sw, 5000000), 500); /* 500 + 1 capped */
     struct clearing_rule floor = rule(0, 0, 30, -1);
     CHECK_EQ_INT(clearing_fee_amount(&floor, 100), 30);
-    CHECK_EQ_INT(clearing_fee_amount(&floor, 20), 20);   /* the minimum, but not above the amount */
+    CHECK_EQ_INT(clearing_fee_amount(&floor, 20), 20); /* the minimum, but not above the amount */
     struct clearing_rule fixed = rule(0, 250, 0, -1);
     CHECK_EQ_INT(clearing_fee_amount(&fixed, 100), 100);
 }
@@ -66,8 +70,8 @@ TEST(clearing_fee_rules_match_first_by_kind_and_category)
     CHECK(clearing_fee_rule(ic, LEDGER_KIND_BILL, 4900) == NULL);
     CHECK(clearing_fee_rule(ic, LEDGER_KIND_REFUND, 5411) == NULL);
     /* A payment of 10,000 fen from opa's customer to opb's merchant (category 5812). */
-    struct clearing_item it = {.amount = 10000, .from = 1, .to = 2, .mcc = 5812,
-                               .kind = LEDGER_KIND_PAYMENT};
+    struct clearing_item it = {
+        .amount = 10000, .from = 1, .to = 2, .mcc = 5812, .kind = LEDGER_KIND_PAYMENT};
     struct clearing_fee_line lines[CLEARING_FEES_MAX];
     REQUIRE_EQ_INT(clearing_item_fees(&s, &it, lines), 3);
     CHECK(lines[0].payer == 2 && lines[0].payee == 1 && lines[0].amount == 30); /* interchange */
@@ -112,15 +116,20 @@ TEST(clearing_schedule_round_trips_and_refuses_bad_input_by_field)
         {"{\"version\":\"v\",\"fees\":[],\"x\":1}", JZ_UNKNOWN_FIELD, "x"},
         {"{\"version\":\"\",\"fees\":[]}", JZ_INVALID_FIELD, "version"},
         {"{\"version\":\"v\",\"fees\":[{\"name\":\"A\",\"charged_to\":\"customer\",\"paid_to\":"
-         "\"central\",\"rules\":[]}]}", JZ_INVALID_FIELD, "fees[0].name"},
+         "\"central\",\"rules\":[]}]}",
+         JZ_INVALID_FIELD, "fees[0].name"},
         {"{\"version\":\"v\",\"fees\":[{\"name\":\"a\",\"charged_to\":\"central\",\"paid_to\":"
-         "\"customer\",\"rules\":[]}]}", JZ_INVALID_FIELD, "fees[0].charged_to"},
+         "\"customer\",\"rules\":[]}]}",
+         JZ_INVALID_FIELD, "fees[0].charged_to"},
         {"{\"version\":\"v\",\"fees\":[{\"name\":\"a\",\"charged_to\":\"merchant\",\"paid_to\":"
-         "\"merchant\",\"rules\":[]}]}", JZ_INVALID_FIELD, "fees[0].paid_to"},
+         "\"merchant\",\"rules\":[]}]}",
+         JZ_INVALID_FIELD, "fees[0].paid_to"},
         {"{\"version\":\"v\",\"fees\":[{\"name\":\"a\",\"charged_to\":\"merchant\",\"paid_to\":"
-         "\"bank\",\"rules\":[]}]}", JZ_INVALID_FIELD, "fees[0].paid_to"},
+         "\"bank\",\"rules\":[]}]}",
+         JZ_INVALID_FIELD, "fees[0].paid_to"},
         {"{\"version\":\"v\",\"fees\":[{\"name\":\"a\",\"charged_to\":\"merchant\",\"paid_to\":"
-         "\"central\",\"rules\":[]}]}", JZ_INVALID_FIELD, "fees[0].rules"},
+         "\"central\",\"rules\":[]}]}",
+         JZ_INVALID_FIELD, "fees[0].rules"},
         {"{\"version\":\"v\",\"fees\":[{\"name\":\"a\",\"charged_to\":\"merchant\",\"paid_to\":"
          "\"central\",\"rules\":[{\"kinds\":[\"p2p\"],\"mcc\":\"*\",\"rate_ppm\":1}]}]}",
          JZ_INVALID_FIELD, "fees[0].rules[0].kinds"},
@@ -138,18 +147,20 @@ TEST(clearing_schedule_round_trips_and_refuses_bad_input_by_field)
          JZ_INVALID_FIELD, "fees[0].rules[0].rate_ppm"},
         {"{\"version\":\"v\",\"fees\":[{\"name\":\"a\",\"charged_to\":\"merchant\",\"paid_to\":"
          "\"central\",\"rules\":[{\"kinds\":[\"bill\"],\"mcc\":\"*\",\"rate_ppm\":1,\"min\":5,"
-         "\"max\":4}]}]}", JZ_INVALID_FIELD, "fees[0].rules[0].max"},
+         "\"max\":4}]}]}",
+         JZ_INVALID_FIELD, "fees[0].rules[0].max"},
         {"{\"version\":\"v\",\"fees\":[{\"name\":\"a\",\"charged_to\":\"merchant\",\"paid_to\":"
          "\"central\",\"rules\":[{\"kinds\":[\"bill\"],\"mcc\":\"*\",\"rate_ppm\":1,"
-         "\"fixed\":-1}]}]}", JZ_INVALID_FIELD, "fees[0].rules[0].fixed"},
+         "\"fixed\":-1}]}]}",
+         JZ_INVALID_FIELD, "fees[0].rules[0].fixed"},
         {"{\"version\":\"v\",\"fees\":[{\"name\":\"a\",\"charged_to\":\"merchant\",\"paid_to\":"
-         "\"central\",\"rules\":[{\"kinds\":[\"bill\"],\"mcc\":\"*\"}]}]}", JZ_MISSING_FIELD,
-         "fees[0].rules[0].rate_ppm"},
+         "\"central\",\"rules\":[{\"kinds\":[\"bill\"],\"mcc\":\"*\"}]}]}",
+         JZ_MISSING_FIELD, "fees[0].rules[0].rate_ppm"},
         {"{\"version\":\"v\",\"fees\":[{\"name\":\"a\",\"charged_to\":\"merchant\",\"paid_to\":"
          "\"central\",\"rules\":[{\"kinds\":[\"bill\"],\"mcc\":\"*\",\"rate_ppm\":1}]},"
          "{\"name\":\"a\",\"charged_to\":\"merchant\",\"paid_to\":\"central\",\"rules\":"
-         "[{\"kinds\":[\"bill\"],\"mcc\":\"*\",\"rate_ppm\":1}]}]}", JZ_INVALID_FIELD,
-         "fees[1].name"},
+         "[{\"kinds\":[\"bill\"],\"mcc\":\"*\",\"rate_ppm\":1}]}]}",
+         JZ_INVALID_FIELD, "fees[1].name"},
     };
     for (size_t i = 0; i < JZ_ARRAY_LEN(bad); i++) {
         int rc = clearing_schedule_parse(bad[i].text, strlen(bad[i].text), &back, &e);
@@ -192,8 +203,8 @@ static void random_schedule(uint64_t *rs, struct clearing_schedule *s)
             /* Rates that put exact halves of a fen within reach of small amounts. */
             static const int64_t halves[] = {500000, 100000, 5000, 3000, 1500, 1};
             uint64_t pick = rng_next(rs) % 12;
-            r->rate_ppm = pick < JZ_ARRAY_LEN(halves) ? halves[pick]
-                                                        : (int64_t)(rng_next(rs) % 50000);
+            r->rate_ppm =
+                pick < JZ_ARRAY_LEN(halves) ? halves[pick] : (int64_t)(rng_next(rs) % 50000);
             r->fixed = (int64_t)(rng_next(rs) % 20);
             r->min = (int64_t)(rng_next(rs) % 10);
             r->max = rng_next(rs) % 3 == 0 ? -1 : r->min + (int64_t)(rng_next(rs) % 5000);
@@ -295,8 +306,10 @@ TEST(clearing_netting_matches_reference_on_seeded_random_cycles)
             sum += t.net;
             pay_sum += t.pay;
             if (t.net != ref_net[i]) {
-                test_fail(__FILE__, __LINE__, "seed %" PRIu64 " cycle %d: institution %u net %" PRId64
-                          " != reference %" PRId64, seed, cyc, i, t.net, ref_net[i]);
+                test_fail(__FILE__, __LINE__,
+                          "seed %" PRIu64 " cycle %d: institution %u net %" PRId64
+                          " != reference %" PRId64,
+                          seed, cyc, i, t.net, ref_net[i]);
             }
             int64_t bilateral = 0;
             for (uint32_t j = 0; j < n; j++) {
@@ -305,14 +318,16 @@ TEST(clearing_netting_matches_reference_on_seeded_random_cycles)
                 bilateral += p.net;
                 int64_t want = ref_pair[j][i] - ref_pair[i][j];
                 if (p.net != want || p.pay + p.fees_pay != ref_pair[i][j]) {
-                    test_fail(__FILE__, __LINE__, "seed %" PRIu64 " cycle %d: pair %u-%u net %" PRId64
-                              " != reference %" PRId64, seed, cyc, i, j, p.net, want);
+                    test_fail(__FILE__, __LINE__,
+                              "seed %" PRIu64 " cycle %d: pair %u-%u net %" PRId64
+                              " != reference %" PRId64,
+                              seed, cyc, i, j, p.net, want);
                 }
             }
             CHECK_EQ_INT(bilateral, t.net);
         }
-        CHECK_EQ_INT(sum, 0);          /* net positions sum to zero */
-        CHECK_EQ_INT(pay_sum, gross);  /* and account for every gross obligation */
+        CHECK_EQ_INT(sum, 0);         /* net positions sum to zero */
+        CHECK_EQ_INT(pay_sum, gross); /* and account for every gross obligation */
         CHECK_EQ_INT(net.items, items);
         clearing_net_free(&net);
     }
@@ -323,8 +338,8 @@ TEST(clearing_netting_refuses_an_overflowing_item_and_keeps_the_rest)
     struct clearing_schedule none = {.version = "none"};
     struct clearing_net net;
     REQUIRE_EQ_INT(clearing_net_init(&net, 3, 0), 0);
-    struct clearing_item it = {.from = 1, .to = 2, .amount = JZ_AMOUNT_MAX,
-                               .kind = LEDGER_KIND_PAYMENT};
+    struct clearing_item it = {
+        .from = 1, .to = 2, .amount = JZ_AMOUNT_MAX, .kind = LEDGER_KIND_PAYMENT};
     int added = 0;
     while (clearing_net_add(&net, &none, &it) == 0) {
         added++;
@@ -420,8 +435,8 @@ TEST(clearing_reconcile_finds_and_classifies_every_injected_difference)
 TEST(clearing_reconcile_compares_the_first_of_duplicates_and_counts_each_extra)
 {
     struct clearing_record ours[] = {{rid(1), 100}, {rid(2), -50}};
-    struct clearing_record theirs[] = {{rid(2), -50}, {rid(1), 100}, {rid(1), 100}, {rid(1), 7},
-                                       {rid(3), 9}};
+    struct clearing_record theirs[] = {
+        {rid(2), -50}, {rid(1), 100}, {rid(1), 100}, {rid(1), 7}, {rid(3), 9}};
     struct clearing_diff *d = NULL;
     size_t nd = 0;
     REQUIRE_EQ_INT(clearing_reconcile(ours, 2, theirs, 5, &d, &nd), 0);

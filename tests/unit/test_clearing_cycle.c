@@ -208,12 +208,12 @@ TEST(clearing_cycle_counts_exactly_the_posted_cross_institution_items)
     const struct clearing_schedule *fees = clearing_engine_fees(o.e, sm3);
     struct ledger_cmd c[16];
     struct ledger_result res[16];
-    c[0] = xfer(1, LEDGER_KIND_PAYMENT, customer(1, 0), merchant(2, 1), 10000, 1); /* item */
-    c[1] = xfer(1, LEDGER_KIND_PAYMENT, customer(1, 0), merchant(1, 0), 5000, 2);  /* same op */
-    c[2] = xfer(2, LEDGER_KIND_BILL, customer(2, 1), merchant(3, 2), 2000, 3);     /* item */
-    c[3] = xfer(2, LEDGER_KIND_REFUND, merchant(2, 1), customer(1, 0), 3000, 4);   /* item */
-    c[4] = xfer(1, LEDGER_KIND_P2P, customer(1, 1), customer(2, 1), 700, 5);       /* p2p */
-    c[5] = c[0];                                                                   /* replay */
+    c[0] = xfer(1, LEDGER_KIND_PAYMENT, customer(1, 0), merchant(2, 1), 10000, 1);    /* item */
+    c[1] = xfer(1, LEDGER_KIND_PAYMENT, customer(1, 0), merchant(1, 0), 5000, 2);     /* same op */
+    c[2] = xfer(2, LEDGER_KIND_BILL, customer(2, 1), merchant(3, 2), 2000, 3);        /* item */
+    c[3] = xfer(2, LEDGER_KIND_REFUND, merchant(2, 1), customer(1, 0), 3000, 4);      /* item */
+    c[4] = xfer(1, LEDGER_KIND_P2P, customer(1, 1), customer(2, 1), 700, 5);          /* p2p */
+    c[5] = c[0];                                                                      /* replay */
     c[6] = xfer(1, LEDGER_KIND_PAYMENT, customer(1, 2), merchant(3, 0), 99999999, 6); /* refused */
     c[7] = cmd(LEDGER_OP_HOLD_CREATE, 1); /* cross-institution hold, captured in part */
     c[7].debit = customer(1, 2);
@@ -275,7 +275,8 @@ TEST(clearing_cycle_counts_exactly_the_posted_cross_institution_items)
         size_t len = 0;
         size_t sig_len = 0;
         REQUIRE_EQ_INT(clearing_engine_file(o.e, 1, i, "csv", node_signing_key(n), &body, &len,
-                                            &sig, &sig_len, err, sizeof err), 0);
+                                            &sig, &sig_len, err, sizeof err),
+                       0);
         struct clearing_position t;
         REQUIRE(clearing_net_total(&net, i, &t) == 0);
         CHECK_EQ_INT(csv_total_net(body), t.net);
@@ -286,7 +287,8 @@ TEST(clearing_cycle_counts_exactly_the_posted_cross_institution_items)
         free(body);
         free(sig);
         REQUIRE_EQ_INT(clearing_engine_file(o.e, 1, i, "items.csv", node_signing_key(n), &body,
-                                            &len, &sig, &sig_len, err, sizeof err), 0);
+                                            &len, &sig, &sig_len, err, sizeof err),
+                       0);
         CHECK_EQ_INT(crypto_sm2_verify(pub, body, len, sig, sig_len), 0);
         free(body);
         free(sig);
@@ -392,7 +394,8 @@ TEST(clearing_cycle_uses_the_fee_schedule_its_cutoff_names)
     size_t sig_len = 0;
     char err[512];
     REQUIRE_EQ_INT(clearing_engine_file(o.e, 1, 1, "csv", node_signing_key(n), &body, &len, &sig,
-                                        &sig_len, err, sizeof err), 0);
+                                        &sig_len, err, sizeof err),
+                   0);
     CHECK(strstr(body, "\nF,ic,op2,receivable,1,200\n") != NULL); /* 1% of 20,000 */
     CHECK_EQ_INT(csv_total_net(body), -20000 + 200);
     free(body);
