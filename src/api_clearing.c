@@ -125,37 +125,27 @@ static int list_params(api_call *c, int64_t *limit, int64_t *before)
  * 0 with *cycle, or -1 (with the response set when there is a call). */
 static int cutoff(struct clr *k, api_call *c, uint8_t trigger, uint64_t *cycle)
 {
-    uint8_t data[CLEARING_NOTE_CUTOFF_BYTES];
-    data[0] = CLEARING_NOTE_CUTOFF;
-    data[1] = trigger;
-    (void)clearing_engine_fees(k->eng, data + 2);
-    int64_t want = (int64_t)clearing_engine_last_cycle(k->eng) + 1;
+    uint8_t sm3[32];
+    struct ledger_cmd cmd;
+    struct ledger_result r = {.code = JZ_OK};
+    uint64_t want = clearing_engine_last_cycle(k->eng) + 1;
+    (void)clearing_engine_fees(k->eng, sm3);
     if (clearing_engine_set_pending(k->eng, true) != 0) {
         if (c) {
             clr_fail_store(c);
         }
         return -1;
     }
-    if (c && api_call_note(c, LEDGER_NOTE_CLEARING, NULL, NULL, want, data, sizeof data) != 0) {
+    if (!c && clearing_cutoff_submit(k->ex, trigger, sm3, want) != 0) {
         return -1;
     }
-    if (!c) {
-        struct ledger_cmd cmd;
-        struct ledger_result r;
-        memset(&cmd, 0, sizeof cmd);
-        cmd.op = LEDGER_OP_NOTE;
-        cmd.kind = LEDGER_NOTE_CLEARING;
-        cmd.amount = want;
-        cmd.holder_len = sizeof data;
-        memcpy(cmd.holder, data, sizeof data);
-        struct executor_request q;
-        executor_request_init(&q);
-        q.cmds = &cmd;
-        q.results = &r;
-        q.count = 1;
-        int rc = executor_run(k->ex, &q);
-        executor_request_destroy(&q);
-        if (rc != 0 || r.code != JZ_OK) {
+    if (c) {
+        clearing_cutoff_note(&cmd, trigger, sm3, want);
+        if (api_call_run(c, &cmd, 1, &r, NULL, NULL) != 0) {
+            return -1; /* the response says why */
+        }
+        if (r.code != JZ_OK) {
+            api_call_fail_result(c, &r);
             return -1;
         }
     }
@@ -660,7 +650,7 @@ static void write_side(struct jbuf *b, const char *name, const struct clearing_r
     jb_lit(b, "}");
 }
 
-static void write_amount_or_null(struct jbuf *b, const char *key, bool present, int64_t v)
+void clr_int_or_null(struct jbuf *b, const char *key, bool present, int64_t v)
 {
     jb_key(b, key, false);
     if (present) {
@@ -693,10 +683,10 @@ static void write_report(struct jbuf *b, const struct clearing_cycle_info *cy, c
         jb_lit(b, ",\"id\":");
         jb_id(b, &d[i].id);
         bool dup = d[i].cls == CLEARING_DIFF_DUPLICATE;
-        write_amount_or_null(b, "ours", d[i].cls != CLEARING_DIFF_MISSING_HERE && d[i].side != 2,
-                             d[i].ours);
-        write_amount_or_null(b, "theirs", d[i].cls != CLEARING_DIFF_MISSING_THERE && d[i].side != 1,
-                             d[i].theirs);
+        clr_int_or_null(b, "ours", d[i].cls != CLEARING_DIFF_MISSING_HERE && d[i].side != 2,
+                        d[i].ours);
+        clr_int_or_null(b, "theirs", d[i].cls != CLEARING_DIFF_MISSING_THERE && d[i].side != 1,
+                        d[i].theirs);
         if (dup) {
             jb_lit(b, d[i].side == 1 ? ",\"record\":\"ours\"" : ",\"record\":\"theirs\"");
         }

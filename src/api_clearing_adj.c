@@ -180,16 +180,6 @@ static void str_or_null(struct jbuf *b, const char *key, const char *v)
     }
 }
 
-static void int_or_null(struct jbuf *b, const char *key, bool present, int64_t v)
-{
-    jb_key(b, key, false);
-    if (present) {
-        jb_int(b, v);
-    } else {
-        jb_lit(b, "null");
-    }
-}
-
 static void id_or_null(struct jbuf *b, const char *key, bool present, const jz_id *id)
 {
     jb_key(b, key, false);
@@ -214,7 +204,7 @@ static void adj_write(struct jbuf *b, const struct adjustment *a, int64_t cleare
     jb_lit(b, ",\"reason\":");
     jb_cstr(b, a->reason);
     str_or_null(b, "ref", a->ref);
-    int_or_null(b, "cycle", a->cycle > 0, a->cycle);
+    clr_int_or_null(b, "cycle", a->cycle > 0, a->cycle);
     jb_lit(b, ",\"debit_operator\":");
     jb_cstr(b, a->debit_operator);
     jb_lit(b, ",\"credit_operator\":");
@@ -241,7 +231,7 @@ static void adj_write(struct jbuf *b, const struct adjustment *a, int64_t cleare
     }
     jb_lit(b, "]");
     if (cleared_in >= 0) {
-        int_or_null(b, "cleared_in", cleared_in > 0, cleared_in);
+        clr_int_or_null(b, "cleared_in", cleared_in > 0, cleared_in);
     }
     jb_lit(b, "}");
 }
@@ -274,7 +264,7 @@ static void dispute_write(struct jbuf *b, const struct dispute *d)
     jb_cstr(b, dispute_status_names[d->status - 1]);
     jb_lit(b, ",\"filed_at\":");
     jb_int(b, d->filed_at);
-    int_or_null(b, "decided_at", d->decided_at > 0, d->decided_at);
+    clr_int_or_null(b, "decided_at", d->decided_at > 0, d->decided_at);
     str_or_null(b, "decision_reason", d->decision);
     id_or_null(b, "adjustment", d->has_adjustment, &d->adjustment);
     jb_lit(b, "}");

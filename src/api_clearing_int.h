@@ -42,6 +42,8 @@ int clr_note(api_call *c, uint8_t type, const jz_id *subject, const jz_id *other
              const void *rest, size_t rest_len);
 /* An id derived from another under a label (the SM3 of both, cut to 16 bytes). */
 void clr_derive_id(const char *label, const jz_id *in, jz_id *out);
+/* ,"key":v, or ,"key":null when not present. */
+void clr_int_or_null(struct jbuf *b, const char *key, bool present, int64_t v);
 /* A 503 for a store or engine failure. */
 void clr_fail_store(api_call *c);
 /* A reason: 1-JZ_MEMO_MAX bytes, not only spaces. 0, or -1 with the response set. */

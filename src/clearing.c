@@ -13,52 +13,30 @@ static const uint8_t kind_values[] = {LEDGER_KIND_PAYMENT, LEDGER_KIND_BILL, LED
 
 /* ---- The default schedule ---- */
 
-static struct clearing_rule rule_of(uint32_t kinds, uint16_t mcc_min, uint16_t mcc_max,
-                                    int64_t rate_ppm, int64_t fixed, int64_t min, int64_t max)
-{
-    struct clearing_rule r = {.kinds = kinds,
-                              .mcc_min = mcc_min,
-                              .mcc_max = mcc_max,
-                              .rate_ppm = rate_ppm,
-                              .fixed = fixed,
-                              .min = min,
-                              .max = max};
-    return r;
-}
+/* Interchange: the merchant's institution pays the customer's 0.30% of a payment (0.15% at
+ * supermarkets, MCC 5411), nothing on bills (public services), and a refund gives it back at
+ * the same rates. Switch fees to the clearing centre on each side: 0.01% + 0.01 CNY, at most
+ * 5 CNY. docs/clearing.md shows the same text. */
+static const char default_schedule[] =
+    "{\"version\":\"default-1\",\"fees\":["
+    "{\"name\":\"interchange\",\"charged_to\":\"merchant\",\"paid_to\":\"customer\",\"rules\":["
+    "{\"kinds\":[\"payment\"],\"mcc\":\"5411\",\"rate_ppm\":1500},"
+    "{\"kinds\":[\"payment\"],\"mcc\":\"*\",\"rate_ppm\":3000}]},"
+    "{\"name\":\"interchange_back\",\"charged_to\":\"customer\",\"paid_to\":\"merchant\","
+    "\"rules\":["
+    "{\"kinds\":[\"refund\"],\"mcc\":\"5411\",\"rate_ppm\":1500},"
+    "{\"kinds\":[\"refund\"],\"mcc\":\"*\",\"rate_ppm\":3000}]},"
+    "{\"name\":\"switch_customer\",\"charged_to\":\"customer\",\"paid_to\":\"central\","
+    "\"rules\":[{\"kinds\":[\"payment\",\"bill\",\"refund\"],\"mcc\":\"*\",\"rate_ppm\":100,"
+    "\"fixed\":1,\"max\":500}]},"
+    "{\"name\":\"switch_merchant\",\"charged_to\":\"merchant\",\"paid_to\":\"central\","
+    "\"rules\":[{\"kinds\":[\"payment\",\"bill\",\"refund\"],\"mcc\":\"*\",\"rate_ppm\":100,"
+    "\"fixed\":1,\"max\":500}]}]}";
 
 void clearing_schedule_default(struct clearing_schedule *out)
 {
-    const uint32_t pay = CLEARING_KIND_BIT(LEDGER_KIND_PAYMENT);
-    const uint32_t bill = CLEARING_KIND_BIT(LEDGER_KIND_BILL);
-    const uint32_t refund = CLEARING_KIND_BIT(LEDGER_KIND_REFUND);
-    memset(out, 0, sizeof *out);
-    snprintf(out->version, sizeof out->version, "default-1");
-    /* Interchange: the merchant's institution pays the customer's 0.30% of a payment (0.15%
-     * at supermarkets, MCC 5411), nothing on bills (public services). */
-    struct clearing_fee *f = &out->fees[out->nfees++];
-    snprintf(f->name, sizeof f->name, "interchange");
-    f->charged_to = CLEARING_ROLE_MERCHANT;
-    f->paid_to = CLEARING_ROLE_CUSTOMER;
-    f->rules[f->nrules++] = rule_of(pay, 5411, 5411, 1500, 0, 0, -1);
-    f->rules[f->nrules++] = rule_of(pay, 0, CLEARING_MCC_MAX, 3000, 0, 0, -1);
-    /* A refund gives the interchange back at the same rates. */
-    f = &out->fees[out->nfees++];
-    snprintf(f->name, sizeof f->name, "interchange_back");
-    f->charged_to = CLEARING_ROLE_CUSTOMER;
-    f->paid_to = CLEARING_ROLE_MERCHANT;
-    f->rules[f->nrules++] = rule_of(refund, 5411, 5411, 1500, 0, 0, -1);
-    f->rules[f->nrules++] = rule_of(refund, 0, CLEARING_MCC_MAX, 3000, 0, 0, -1);
-    /* Switch fees to the clearing centre on each side: 0.01% + 0.01 CNY, at most 5 CNY. */
-    f = &out->fees[out->nfees++];
-    snprintf(f->name, sizeof f->name, "switch_customer");
-    f->charged_to = CLEARING_ROLE_CUSTOMER;
-    f->paid_to = CLEARING_ROLE_CENTRAL;
-    f->rules[f->nrules++] = rule_of(pay | bill | refund, 0, CLEARING_MCC_MAX, 100, 1, 0, 500);
-    f = &out->fees[out->nfees++];
-    snprintf(f->name, sizeof f->name, "switch_merchant");
-    f->charged_to = CLEARING_ROLE_MERCHANT;
-    f->paid_to = CLEARING_ROLE_CENTRAL;
-    f->rules[f->nrules++] = rule_of(pay | bill | refund, 0, CLEARING_MCC_MAX, 100, 1, 0, 500);
+    struct api_error e;
+    ASSERT(clearing_schedule_parse(default_schedule, sizeof default_schedule - 1, out, &e) == 0);
 }
 
 /* ---- Parsing ---- */
@@ -786,7 +764,7 @@ static void json_position(struct jbuf *b, const struct clearing_position *p)
     jb_int(b, p->net);
 }
 
-static void json_cycle_head(struct jbuf *b, const struct clearing_cycle_info *cy)
+void clearing_write_cycle_head(const struct clearing_cycle_info *cy, struct jbuf *b)
 {
     char hex[65];
     jz_hex_encode(cy->schedule_sm3, 32, hex);
@@ -813,7 +791,7 @@ void clearing_write_json(const struct clearing_cycle_info *cy, const struct clea
                          struct jbuf *out)
 {
     jb_lit(out, "{\"format\":\"jiaozi-settlement\",\"version\":1,");
-    json_cycle_head(out, cy);
+    clearing_write_cycle_head(cy, out);
     jb_lit(out, ",\"institution\":");
     jb_cstr(out, names[inst]);
     jb_lit(out, ",\"positions\":[");
@@ -872,7 +850,7 @@ void clearing_write_cycle(const struct clearing_cycle_info *cy, const struct cle
                  {"refund", LEDGER_KIND_REFUND},
                  {"adjustment", LEDGER_KIND_ADJUSTMENT}};
     jb_lit(out, "{");
-    json_cycle_head(out, cy);
+    clearing_write_cycle_head(cy, out);
     jb_lit(out, ",\"items\":");
     jb_uint(out, net->items);
     jb_lit(out, ",\"kinds\":{");

@@ -214,6 +214,10 @@ struct clearing_cycle_info {
     uint64_t items; /* items in the cycle */
 };
 
+/* The members every cycle document starts with ("cycle", "opened_at", "closed_at", "from",
+ * "to", "trigger", "schedule", "status"), without braces. */
+void clearing_write_cycle_head(const struct clearing_cycle_info *cy, struct jbuf *b);
+
 /* names[i] is institution i's id; n = net->n. */
 void clearing_write_csv(const struct clearing_cycle_info *cy, const struct clearing_net *net,
                         const struct clearing_schedule *s, const char *const *names, uint32_t inst,

@@ -77,6 +77,35 @@ struct wallet_entry {
     uint8_t kind;
 };
 
+void clearing_cutoff_note(struct ledger_cmd *c, uint8_t trigger, const uint8_t sm3[32],
+                          uint64_t cycle)
+{
+    memset(c, 0, sizeof *c);
+    c->op = LEDGER_OP_NOTE;
+    c->actor = 0;
+    c->kind = LEDGER_NOTE_CLEARING;
+    c->amount = (int64_t)cycle;
+    c->holder_len = CLEARING_NOTE_CUTOFF_BYTES;
+    c->holder[0] = CLEARING_NOTE_CUTOFF;
+    c->holder[1] = trigger;
+    memcpy(c->holder + 2, sm3, 32);
+}
+
+int clearing_cutoff_submit(executor *ex, uint8_t trigger, const uint8_t sm3[32], uint64_t cycle)
+{
+    struct ledger_cmd c;
+    struct ledger_result r;
+    struct executor_request q;
+    clearing_cutoff_note(&c, trigger, sm3, cycle);
+    executor_request_init(&q);
+    q.cmds = &c;
+    q.results = &r;
+    q.count = 1;
+    int rc = executor_run(ex, &q);
+    executor_request_destroy(&q);
+    return rc == 0 && r.code == JZ_OK ? 0 : -1;
+}
+
 /* ---- The engine ---- */
 
 struct clearing_engine {
@@ -684,8 +713,6 @@ static int save_files(clearing_engine *e, const struct clearing_cycle_info *cy,
 static void write_info(const struct clearing_cycle_info *cy, const struct clearing_net *net,
                        struct jbuf *b)
 {
-    char hex[65];
-    jz_hex_encode(cy->schedule_sm3, 32, hex);
     int64_t gross = 0;
     int64_t fees = 0;
     for (uint32_t i = 0; i < net->n && cy->status == JZ_OK; i++) {
@@ -694,22 +721,8 @@ static void write_info(const struct clearing_cycle_info *cy, const struct cleari
         gross += t.pay;
         fees += t.fees_pay;
     }
-    jb_lit(b, "{\"cycle\":");
-    jb_uint(b, cy->id);
-    jb_lit(b, ",\"from\":");
-    jb_uint(b, cy->from_pos);
-    jb_lit(b, ",\"to\":");
-    jb_uint(b, cy->to_pos);
-    jb_lit(b, ",\"opened_at\":");
-    jb_int(b, cy->opened_at);
-    jb_lit(b, ",\"closed_at\":");
-    jb_int(b, cy->closed_at);
-    jb_lit(b, ",\"trigger\":");
-    jb_cstr(b, clearing_trigger_name(cy->trigger));
-    jb_lit(b, ",\"schedule\":");
-    jb_cstr(b, hex);
-    jb_lit(b, ",\"status\":");
-    jb_cstr(b, cy->status == JZ_OK ? "settled" : "failed");
+    jb_lit(b, "{");
+    clearing_write_cycle_head(cy, b);
     jb_lit(b, ",\"items\":");
     jb_uint(b, net->items);
     jb_lit(b, ",\"gross\":");

@@ -26,6 +26,8 @@
 
 #include "clearing.h"
 #include "crypto.h"
+#include "executor.h"
+#include "ledger.h"
 #include "store_clearing.h"
 
 /* What a LEDGER_NOTE_CLEARING note's first data byte says (journalled: never renumber). */
@@ -40,6 +42,15 @@ enum clearing_note_type {
     CLEARING_NOTE_DECIDE = 8,    /* [8][1 accept | 2 reject][reason]; id dispute */
 };
 #define CLEARING_NOTE_CUTOFF_BYTES 34
+
+/* Fills c with the cut-off note of cycle (the one it closes), by central, naming the fee
+ * schedule sm3 and the trigger (CLEARING_TRIGGER_*). */
+void clearing_cutoff_note(struct ledger_cmd *c, uint8_t trigger, const uint8_t sm3[32],
+                          uint64_t cycle);
+
+/* Journals a cut-off note through ex and waits until it is durable (waiting for room when
+ * the queue is full). 0 when it is, -1 when the node failed or refused it. */
+int clearing_cutoff_submit(executor *ex, uint8_t trigger, const uint8_t sm3[32], uint64_t cycle);
 
 typedef struct clearing_engine clearing_engine;
 

@@ -159,43 +159,44 @@ static void make_quota(struct cbench *b, struct ledger_cmd *c, uint64_t i)
 }
 
 /* Wallet i of the run: customers first, then merchants, operator by operator. */
-static void wallet_of(const struct cbench *b, uint64_t i, uint32_t *op, bool *is_merchant,
-                      uint32_t *k)
+struct run_wallet {
+    uint32_t op, k;
+    bool merchant;
+    jz_id id;
+};
+
+static struct run_wallet wallet_of(const struct cbench *b, uint64_t i)
 {
     uint32_t per = b->customers + b->merchants;
-    *op = (uint32_t)(i / per) + 1;
     uint32_t r = (uint32_t)(i % per);
-    *is_merchant = r >= b->customers;
-    *k = *is_merchant ? r - b->customers : r;
+    struct run_wallet w = {.op = (uint32_t)(i / per) + 1, .merchant = r >= b->customers};
+    w.k = w.merchant ? r - b->customers : r;
+    w.id = bench_wallet(w.merchant ? 'M' : 'C', w.op, w.k);
+    return w;
 }
 
 static void make_wallet(struct cbench *b, struct ledger_cmd *c, uint64_t i)
 {
     static const uint16_t mccs[] = {5411, 5812, 5999, 4900, 4814, 5541, 7011, 8211};
-    uint32_t op;
-    uint32_t k;
-    bool m;
-    wallet_of(b, i, &op, &m, &k);
+    struct run_wallet w = wallet_of(b, i);
     c->op = LEDGER_OP_WALLET_OPEN;
-    c->actor = (uint16_t)op;
-    c->kind = m ? LEDGER_WALLET_MERCHANT : LEDGER_WALLET_PERSONAL;
+    c->actor = (uint16_t)w.op;
+    c->kind = w.merchant ? LEDGER_WALLET_MERCHANT : LEDGER_WALLET_PERSONAL;
     c->tier = 1;
     c->form = LEDGER_FORM_SOFT;
-    c->mcc = m ? mccs[k % JZ_ARRAY_LEN(mccs)] : 0;
-    c->id = bench_wallet(m ? 'M' : 'C', op, k);
+    c->mcc = w.merchant ? mccs[w.k % JZ_ARRAY_LEN(mccs)] : 0;
+    c->id = w.id;
 }
 
+/* Each wallet gets CUSTOMER_FUND from its operator's treasury. */
 static void make_funding(struct cbench *b, struct ledger_cmd *c, uint64_t i)
 {
-    uint32_t op;
-    uint32_t k;
-    bool m;
-    wallet_of(b, i, &op, &m, &k);
+    struct run_wallet w = wallet_of(b, i);
     c->op = LEDGER_OP_TRANSFER;
-    c->actor = (uint16_t)op;
+    c->actor = (uint16_t)w.op;
     c->kind = LEDGER_KIND_EXCHANGE_IN;
-    c->debit = bench_wallet('T', op, 0);
-    c->credit = bench_wallet(m ? 'M' : 'C', op, k);
+    c->debit = bench_wallet('T', w.op, 0);
+    c->credit = w.id;
     c->amount = CUSTOMER_FUND;
     fresh_id(b, &c->id);
 }
@@ -254,28 +255,6 @@ static int setup(struct cbench *b, uint64_t payments, double *post_s)
     return 0;
 }
 
-static int cutoff(struct cbench *b, const uint8_t sm3[32])
-{
-    struct ledger_cmd c;
-    struct ledger_result r;
-    memset(&c, 0, sizeof c);
-    c.op = LEDGER_OP_NOTE;
-    c.kind = LEDGER_NOTE_CLEARING;
-    c.amount = 1;
-    c.holder_len = CLEARING_NOTE_CUTOFF_BYTES;
-    c.holder[0] = CLEARING_NOTE_CUTOFF;
-    c.holder[1] = CLEARING_TRIGGER_DEMAND;
-    memcpy(c.holder + 2, sm3, 32);
-    struct executor_request q;
-    executor_request_init(&q);
-    q.cmds = &c;
-    q.results = &r;
-    q.count = 1;
-    int rc = executor_run(b->ex, &q);
-    executor_request_destroy(&q);
-    return rc == 0 && r.code == JZ_OK ? 0 : -1;
-}
-
 /* The timed part: a fresh engine closes the cycle; then one institution's item file. */
 static int measure(const char *dir, node *n, uint64_t payments, uint32_t ops)
 {
@@ -292,12 +271,12 @@ static int measure(const char *dir, node *n, uint64_t payments, uint32_t ops)
         return -1;
     }
     (void)clearing_engine_fees(e, sm3);
-    struct cbench b = {.ex = node_executor(n)};
-    int rc = cutoff(&b, sm3);
+    executor *ex = node_executor(n);
+    int rc = clearing_cutoff_submit(ex, CLEARING_TRIGGER_DEMAND, sm3, 1);
     uint64_t closed = 0;
     double t0 = now_s();
     if (rc == 0) {
-        rc = clearing_engine_catch_up(e, executor_durable_seq(b.ex), node_signing_key(n), &closed,
+        rc = clearing_engine_catch_up(e, executor_durable_seq(ex), node_signing_key(n), &closed,
                                       err, sizeof err);
     }
     double close_s = now_s() - t0;

@@ -44,13 +44,8 @@ static struct ledger_cmd xfer(uint16_t actor, uint8_t kind, jz_id debit, jz_id c
 
 static struct ledger_cmd cutoff_note(const uint8_t sm3[32], uint64_t cycle)
 {
-    struct ledger_cmd c = cmd(LEDGER_OP_NOTE, 0);
-    c.kind = LEDGER_NOTE_CLEARING;
-    c.amount = (int64_t)cycle;
-    c.holder_len = CLEARING_NOTE_CUTOFF_BYTES;
-    c.holder[0] = CLEARING_NOTE_CUTOFF;
-    c.holder[1] = CLEARING_TRIGGER_DEMAND;
-    memcpy(c.holder + 2, sm3, 32);
+    struct ledger_cmd c;
+    clearing_cutoff_note(&c, CLEARING_TRIGGER_DEMAND, sm3, cycle);
     return c;
 }
 
@@ -167,6 +162,26 @@ static void close_engine(struct opened *o)
     store_clearing_close(o->st);
 }
 
+/* A test's node (world()) and engine, in test_tmpdir()/n. */
+struct fixture {
+    char dir[512];
+    node *n;
+    struct opened o;
+};
+
+static int fixture_open(struct fixture *f)
+{
+    snprintf(f->dir, sizeof f->dir, "%s/n", test_tmpdir());
+    f->n = world(f->dir);
+    return f->n && open_engine(f->dir, &f->o) == 0 ? 0 : -1;
+}
+
+static int fixture_close(struct fixture *f)
+{
+    close_engine(&f->o);
+    return node_close(f->n, false);
+}
+
 static int catch_up(struct opened *o, node *n, uint64_t *closed)
 {
     char err[512];
@@ -197,15 +212,12 @@ static long long csv_total_net(const char *csv)
 
 TEST(clearing_cycle_counts_exactly_the_posted_cross_institution_items)
 {
-    char dir[512];
-    snprintf(dir, sizeof dir, "%s/n", test_tmpdir());
-    node *n = world(dir);
-    REQUIRE(n != NULL);
+    static struct fixture f;
+    REQUIRE(fixture_open(&f) == 0);
+    node *n = f.n;
     executor *ex = node_executor(n);
-    struct opened o;
-    REQUIRE(open_engine(dir, &o) == 0);
     uint8_t sm3[32];
-    const struct clearing_schedule *fees = clearing_engine_fees(o.e, sm3);
+    const struct clearing_schedule *fees = clearing_engine_fees(f.o.e, sm3);
     struct ledger_cmd c[16];
     struct ledger_result res[16];
     c[0] = xfer(1, LEDGER_KIND_PAYMENT, customer(1, 0), merchant(2, 1), 10000, 1);    /* item */
@@ -237,16 +249,16 @@ TEST(clearing_cycle_counts_exactly_the_posted_cross_institution_items)
     c[3] = xfer(3, LEDGER_KIND_PAYMENT, customer(3, 1), merchant(1, 1), 4444, 8);
     REQUIRE(run_ok(ex, c, 4) == 0);
     uint64_t closed = 0;
-    REQUIRE(catch_up(&o, n, &closed) == 0);
+    REQUIRE(catch_up(&f.o, n, &closed) == 0);
     CHECK_EQ_INT(closed, 1);
-    CHECK_EQ_INT(clearing_engine_last_cycle(o.e), 1);
+    CHECK_EQ_INT(clearing_engine_last_cycle(f.o.e), 1);
     struct clearing_cycle_info cy;
-    REQUIRE_EQ_INT(clearing_engine_cycle_info(o.e, 1, &cy), 0);
+    REQUIRE_EQ_INT(clearing_engine_cycle_info(f.o.e, 1, &cy), 0);
     CHECK_EQ_INT(cy.status, JZ_OK);
     struct clearing_item *items = NULL;
     size_t ni = 0;
     char err[512];
-    REQUIRE(clearing_engine_items(o.e, &cy, -1, &items, &ni, err, sizeof err) == 0);
+    REQUIRE(clearing_engine_items(f.o.e, &cy, -1, &items, &ni, err, sizeof err) == 0);
     CHECK_EQ_INT(ni, 5);
     CHECK(has_item(items, ni, sup_id('X', 1, 0), 10000));
     CHECK(has_item(items, ni, sup_id('X', 3, 0), 2000));
@@ -274,7 +286,7 @@ TEST(clearing_cycle_counts_exactly_the_posted_cross_institution_items)
         uint8_t *sig = NULL;
         size_t len = 0;
         size_t sig_len = 0;
-        REQUIRE_EQ_INT(clearing_engine_file(o.e, 1, i, "csv", node_signing_key(n), &body, &len,
+        REQUIRE_EQ_INT(clearing_engine_file(f.o.e, 1, i, "csv", node_signing_key(n), &body, &len,
                                             &sig, &sig_len, err, sizeof err),
                        0);
         struct clearing_position t;
@@ -286,7 +298,7 @@ TEST(clearing_cycle_counts_exactly_the_posted_cross_institution_items)
         CHECK_EQ_INT(crypto_sm2_verify(pub, body, len, sig, sig_len), -1);
         free(body);
         free(sig);
-        REQUIRE_EQ_INT(clearing_engine_file(o.e, 1, i, "items.csv", node_signing_key(n), &body,
+        REQUIRE_EQ_INT(clearing_engine_file(f.o.e, 1, i, "items.csv", node_signing_key(n), &body,
                                             &len, &sig, &sig_len, err, sizeof err),
                        0);
         CHECK_EQ_INT(crypto_sm2_verify(pub, body, len, sig, sig_len), 0);
@@ -301,70 +313,63 @@ TEST(clearing_cycle_counts_exactly_the_posted_cross_institution_items)
      * engine knows both cycles. */
     c[0] = cutoff_note(sm3, 2);
     REQUIRE(run_ok(ex, c, 1) == 0);
-    close_engine(&o);
-    REQUIRE(open_engine(dir, &o) == 0);
-    CHECK_EQ_INT(clearing_engine_last_cycle(o.e), 1);
-    REQUIRE(catch_up(&o, n, &closed) == 0);
+    close_engine(&f.o);
+    REQUIRE(open_engine(f.dir, &f.o) == 0);
+    CHECK_EQ_INT(clearing_engine_last_cycle(f.o.e), 1);
+    REQUIRE(catch_up(&f.o, n, &closed) == 0);
     CHECK_EQ_INT(closed, 1);
-    REQUIRE_EQ_INT(clearing_engine_cycle_info(o.e, 2, &cy), 0);
-    REQUIRE(clearing_engine_items(o.e, &cy, 3, &items, &ni, err, sizeof err) == 0);
+    REQUIRE_EQ_INT(clearing_engine_cycle_info(f.o.e, 2, &cy), 0);
+    REQUIRE(clearing_engine_items(f.o.e, &cy, 3, &items, &ni, err, sizeof err) == 0);
     CHECK_EQ_INT(ni, 1);
     CHECK(has_item(items, ni, sup_id('X', 8, 0), 4444));
     free(items);
-    close_engine(&o);
-    REQUIRE(node_close(n, false) == 0);
+    REQUIRE(fixture_close(&f) == 0);
 }
 
 TEST(clearing_cycle_pending_cutoff_closes_after_a_restart)
 {
-    char dir[512];
-    snprintf(dir, sizeof dir, "%s/n", test_tmpdir());
-    node *n = world(dir);
-    REQUIRE(n != NULL);
-    struct opened o;
-    REQUIRE(open_engine(dir, &o) == 0);
+    static struct fixture f;
+    REQUIRE(fixture_open(&f) == 0);
+    node *n = f.n;
     uint8_t sm3[32];
-    (void)clearing_engine_fees(o.e, sm3);
+    (void)clearing_engine_fees(f.o.e, sm3);
     struct ledger_cmd c[2];
     c[0] = xfer(1, LEDGER_KIND_PAYMENT, customer(1, 0), merchant(2, 0), 500, 1);
     c[1] = cutoff_note(sm3, 1);
-    REQUIRE(clearing_engine_set_pending(o.e, true) == 0);
+    REQUIRE(clearing_engine_set_pending(f.o.e, true) == 0);
     REQUIRE(run_ok(node_executor(n), c, 2) == 0);
     /* The process dies here: the note is durable, its cycle is not closed. */
-    close_engine(&o);
+    close_engine(&f.o);
     REQUIRE(node_close(n, false) == 0);
-    struct node_options opt = {.dir = dir};
+    struct node_options opt = {.dir = f.dir};
     char err[512];
-    REQUIRE(node_open(&opt, &n, err, sizeof err) == 0);
-    REQUIRE(open_engine(dir, &o) == 0);
-    CHECK(clearing_engine_pending(o.e));
-    CHECK_EQ_INT(clearing_engine_last_cycle(o.e), 0);
+    REQUIRE(node_open(&opt, &f.n, err, sizeof err) == 0);
+    n = f.n;
+    REQUIRE(open_engine(f.dir, &f.o) == 0);
+    CHECK(clearing_engine_pending(f.o.e));
+    CHECK_EQ_INT(clearing_engine_last_cycle(f.o.e), 0);
     uint64_t closed = 0;
-    REQUIRE(catch_up(&o, n, &closed) == 0);
+    REQUIRE(catch_up(&f.o, n, &closed) == 0);
     CHECK_EQ_INT(closed, 1);
-    CHECK(!clearing_engine_pending(o.e));
+    CHECK(!clearing_engine_pending(f.o.e));
     struct clearing_cycle_info cy;
-    REQUIRE_EQ_INT(clearing_engine_cycle_info(o.e, 1, &cy), 0);
+    REQUIRE_EQ_INT(clearing_engine_cycle_info(f.o.e, 1, &cy), 0);
     struct clearing_item *items = NULL;
     size_t ni = 0;
-    REQUIRE(clearing_engine_items(o.e, &cy, -1, &items, &ni, err, sizeof err) == 0);
+    REQUIRE(clearing_engine_items(f.o.e, &cy, -1, &items, &ni, err, sizeof err) == 0);
     CHECK_EQ_INT(ni, 1);
     free(items);
     /* Catching up again finds nothing more. */
-    REQUIRE(catch_up(&o, n, &closed) == 0);
+    REQUIRE(catch_up(&f.o, n, &closed) == 0);
     CHECK_EQ_INT(closed, 0);
-    close_engine(&o);
-    REQUIRE(node_close(n, false) == 0);
+    REQUIRE(fixture_close(&f) == 0);
 }
 
 TEST(clearing_cycle_uses_the_fee_schedule_its_cutoff_names)
 {
-    char dir[512];
-    snprintf(dir, sizeof dir, "%s/n", test_tmpdir());
-    node *n = world(dir);
-    REQUIRE(n != NULL);
-    struct opened o;
-    REQUIRE(open_engine(dir, &o) == 0);
+    static struct fixture f;
+    REQUIRE(fixture_open(&f) == 0);
+    node *n = f.n;
     /* Schedule A: a flat 1% interchange. The cut-off names A; B (10%) is put in force before
      * the cycle is read, so the engine must read the cycle again with A. */
     static const char a_text[] =
@@ -379,27 +384,26 @@ TEST(clearing_cycle_uses_the_fee_schedule_its_cutoff_names)
     snprintf(b.version, sizeof b.version, "b");
     uint8_t sa[32];
     uint8_t sb[32];
-    REQUIRE(clearing_engine_set_fees(o.e, &a, sa) == 0);
+    REQUIRE(clearing_engine_set_fees(f.o.e, &a, sa) == 0);
     struct ledger_cmd c[2];
     c[0] = xfer(1, LEDGER_KIND_PAYMENT, customer(1, 0), merchant(2, 1), 20000, 1);
     c[1] = cutoff_note(sa, 1);
     REQUIRE(run_ok(node_executor(n), c, 2) == 0);
-    REQUIRE(clearing_engine_set_fees(o.e, &b, sb) == 0);
+    REQUIRE(clearing_engine_set_fees(f.o.e, &b, sb) == 0);
     uint64_t closed = 0;
-    REQUIRE(catch_up(&o, n, &closed) == 0);
+    REQUIRE(catch_up(&f.o, n, &closed) == 0);
     REQUIRE_EQ_INT(closed, 1);
     char *body = NULL;
     size_t len = 0;
     uint8_t *sig = NULL;
     size_t sig_len = 0;
     char err[512];
-    REQUIRE_EQ_INT(clearing_engine_file(o.e, 1, 1, "csv", node_signing_key(n), &body, &len, &sig,
+    REQUIRE_EQ_INT(clearing_engine_file(f.o.e, 1, 1, "csv", node_signing_key(n), &body, &len, &sig,
                                         &sig_len, err, sizeof err),
                    0);
     CHECK(strstr(body, "\nF,ic,op2,receivable,1,200\n") != NULL); /* 1% of 20,000 */
     CHECK_EQ_INT(csv_total_net(body), -20000 + 200);
     free(body);
     free(sig);
-    close_engine(&o);
-    REQUIRE(node_close(n, false) == 0);
+    REQUIRE(fixture_close(&f) == 0);
 }
