@@ -136,18 +136,19 @@ static int cutoff(struct clr *k, api_call *c, uint8_t trigger, uint64_t *cycle)
         }
         return -1;
     }
-    if (!c && clearing_cutoff_submit(k->ex, trigger, sm3, want) != 0) {
-        return -1;
-    }
+    int rc = 0;
     if (c) {
         clearing_cutoff_note(&cmd, trigger, sm3, want);
-        if (api_call_run(c, &cmd, 1, &r, NULL, NULL) != 0) {
-            return -1; /* the response says why */
-        }
-        if (r.code != JZ_OK) {
+        rc = api_call_run(c, &cmd, 1, &r, NULL, NULL); /* on failure the response says why */
+        if (rc == 0 && r.code != JZ_OK) {
             api_call_fail_result(c, &r);
-            return -1;
+            rc = -1;
         }
+    } else {
+        rc = clearing_cutoff_submit(k->ex, trigger, sm3, want);
+    }
+    if (rc != 0) {
+        return -1;
     }
     char err[512] = "";
     uint64_t closed = 0;
