@@ -5,6 +5,7 @@
 #include "api_ext.h"
 
 #include "api_risk.h"
+#include "api_clearing.h"
 #include "console.h"
 
 extern const struct api_ext api_card_ext;
@@ -17,5 +18,6 @@ const struct api_ext *const api_exts[] = {
     &api_ext_tokens,
     &api_ext_scenarios,
     &api_ext_risk,
+    &clearing_ext,
 };
 const size_t api_exts_count = JZ_ARRAY_LEN(api_exts);

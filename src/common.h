@@ -166,7 +166,11 @@ int jz_hex_decode(const char *s, size_t len, uint8_t *out, size_t n);
     X(JZ_REGISTRATION_CLOSED, 92, "registration_closed", 422)     \
     X(JZ_ALREADY_REGISTERED, 93, "already_registered", 409)       \
     X(JZ_DRAW_NOT_READY, 94, "draw_not_ready", 422)               \
-    X(JZ_SEED_MISMATCH, 95, "seed_mismatch", 422)
+    X(JZ_SEED_MISMATCH, 95, "seed_mismatch", 422) \
+    X(JZ_APPROVER_REPEATED, 110, "approver_repeated", 409)        \
+    X(JZ_APPROVER_SAME_ROLE, 111, "approver_same_role", 409)      \
+    X(JZ_DISPUTE_EXISTS, 112, "dispute_exists", 409)              \
+    X(JZ_CYCLE_FAILED, 113, "cycle_failed", 422)
 
 enum jz_result {
 #define JZ_X(name, num, str, http) name = num,

@@ -23,7 +23,8 @@ static const char usage[] =
     "  demo [--data DIR] [--serve] a city pilot through the API, with a summary\n"
     "  card VERB --card FILE      a hard wallet: init, issue, load, pay, accept, sync, ...\n"
     "  bench offline [...]        offline vouchers settled/s beside 1-core SM2 verify/s\n"
-    "  merchant|order|refund|bill|campaign ...   payment scenarios (each has --help)\n";
+    "  merchant|order|refund|bill|campaign ...   payment scenarios (each has --help)\n"
+    "  clearing cutoff|show|files|reconcile|adjust|approve|dispute|bench   clearing\n";
 
 int main(int argc, char **argv)
 {
@@ -70,6 +71,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "token") == 0) {
         return cli_token(sub_argc, sub_argv);
+    }
+    if (strcmp(cmd, "clearing") == 0) {
+        return cli_clearing(sub_argc, sub_argv);
     }
     if (strcmp(cmd, "demo") == 0) {
         return cli_demo(sub_argc, sub_argv);

@@ -23,6 +23,7 @@ bool cli_scenario_command(const char *command); /* merchant|order|refund|bill|ca
 int cli_scenarios(const char *command, int argc, char **argv);
 int cli_audit_disclosures(int argc, char **argv);
 int cli_risk(int argc, char **argv);
+int cli_clearing(int argc, char **argv);
 
 /* Option parsing: `--name value` pairs and `--flag`s. cli_opt returns the value after
  * --name (or NULL), cli_flag whether --name is present. */
