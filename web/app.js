@@ -72,6 +72,9 @@
     try {
       session = await call('POST', '/console/login', { key_id: $('key').value.trim(), secret: $('secret').value.trim() });
       $('secret').value = ''; // the page keeps only the cookie and the CSRF token
+      if (location.hash && location.hash !== '#overview') {
+        history.replaceState(null, '', '#overview'); // a new sign-in starts at the overview
+      }
       showSignedIn();
     } catch (e) {
       $('signin-error').textContent = e.code === 'unauthenticated' ? 'Wrong key id or secret.' : e.message;
@@ -257,21 +260,30 @@
   async function loadAlerts() {
     const body = document.querySelector('#alerts .body');
     try {
-      const r = await call('GET', '/v1/alerts?status=open&limit=100');
+      const open = await call('GET', '/v1/alerts?status=open&limit=100');
+      const inv = await call('GET', '/v1/alerts?status=investigating&limit=100');
+      const r = { alerts: (open.alerts || []).concat(inv.alerts || []) };
       const rows = (r.alerts || []).map((a) => {
-        const tr = row([a.id, a.kind, a.severity, a.status, a.wallet || '']);
+        const tr = row([a.id.slice(0, 12) + '…', a.kind, a.severity, a.status, a.subject.slice(0, 12) + '…',
+          new Date(a.raised_at).toLocaleString()]);
+        tr.dataset.alert = a.id;
         const td = document.createElement('td');
         ['investigating', 'closed_ok', 'closed_suspicious'].forEach((st) => {
           const b = el('button', st.replace('_', ' '), 'secondary');
+          b.dataset.action = st;
           b.addEventListener('click', async () => {
-            try { await call('PATCH', '/v1/alerts/' + a.id, { status: st, note: 'from the console' }); loadAlerts(); } catch (e) { alert(e.message); }
+            try {
+              await call('PATCH', '/v1/alerts/' + a.id, { status: st, note: 'worked in the console' });
+              loadAlerts();
+            } catch (e) { body.appendChild(el('p', e.message, 'error')); }
           });
           td.appendChild(b);
         });
         tr.appendChild(td);
         return tr;
       });
-      body.replaceChildren(rows.length ? table(['Alert', 'Kind', 'Severity', 'Status', 'Wallet', 'Work'], rows) : el('p', 'No open alerts.'));
+      body.replaceChildren(rows.length ? table(['Alert', 'Kind', 'Severity', 'Status', 'Wallet', 'Raised', 'Work'], rows)
+        : el('p', 'No open alerts.'));
     } catch (e) { unavailable('alerts', e); }
   }
 

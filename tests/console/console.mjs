@@ -50,7 +50,33 @@ try {
   check((await page.textContent('#signin-error')).includes('Wrong'), 'wrong credentials are refused');
   check((await context.cookies()).every((c) => c.name !== 'jz_session'), 'no session cookie after a failed sign-in');
 
-  // Right ones: the overview, and the page forgot the secret.
+  // The central bank: the alerts the detectors raised on the demo's laundering patterns, one
+  // worked to closure, and the double spend the hard-wallet flow caught.
+  await page.fill('#key', cfg.central.key_id);
+  await page.fill('#secret', cfg.central.secret);
+  await page.click('#signin-form button');
+  await page.waitForSelector('#overview:not([hidden])', { timeout: 10000 });
+  await page.click('nav a[href="#alerts"]');
+  await page.waitForSelector('#alerts tr[data-alert]', { timeout: 15000 });
+  const alertId = await page.getAttribute('#alerts tr[data-alert]', 'data-alert');
+  await page.click(`#alerts tr[data-alert="${alertId}"] button[data-action="investigating"]`);
+  await until(async () => (await page.textContent(`#alerts tr[data-alert="${alertId}"]`) || '').includes('investigating'),
+    10000, 'the alert to be under investigation');
+  await page.click(`#alerts tr[data-alert="${alertId}"] button[data-action="closed_suspicious"]`);
+  await until(async () => (await page.$(`#alerts tr[data-alert="${alertId}"]`)) === null, 10000, 'the alert to close');
+  const worked = await page.evaluate(async (id) => (await fetch('/v1/alerts/' + id)).json(), alertId);
+  check(worked.status === 'closed_suspicious', 'an alert is worked to closure (' + worked.status + ')');
+  await page.screenshot({ path: cfg.shots + '/alerts.png', fullPage: true });
+  await page.click('nav a[href="#cards"]');
+  await until(async () => ((await page.textContent('#cards .body')) || '').includes('vouchers'), 10000,
+    'the double-spend alert');
+  check((await page.textContent('#cards .body')).includes('2 vouchers'), 'the double spend shows with its two vouchers');
+  await page.screenshot({ path: cfg.shots + '/cards.png', fullPage: true });
+  await page.click('#logout');
+  await page.waitForSelector('#signin:not([hidden])', { timeout: 10000 });
+
+  // An operator: the overview, and the page forgot the secret.
+  await page.fill('#key', cfg.op.key_id);
   await page.fill('#secret', cfg.op.secret);
   await page.click('#signin-form button');
   await page.waitForSelector('#overview:not([hidden])', { timeout: 10000 });

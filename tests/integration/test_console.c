@@ -206,17 +206,27 @@ TEST(console_in_a_real_browser)
     REQUIRE_EQ_INT(open_wallet(&w, &w.op, 2, b), 201);
     srv_new_id(tid);
     REQUIRE_EQ_INT(transfer(&w, &w.op, tid, w.treasury, a, 100000, "exchange_in", NULL), 201);
+    /* The demo's pilot on the same node: laundering patterns the detectors flag, and a cloned
+     * hard wallet caught double spending. */
+    char cmd[2400], cfg[1400], path[600];
+    snprintf(cmd, sizeof cmd,
+             "%s demo --url http://127.0.0.1:%d --central %s/central.json --data %s/pilot "
+             "--wallets 300 --payments 500 > %s/demo.out 2>&1",
+             getenv("JZ_BIN") ? getenv("JZ_BIN") : "build/jiaozi", w.s.port, w.s.dir,
+             test_tmpdir(), test_tmpdir());
+    REQUIRE_EQ_INT(system(cmd), 0);
     pid_t payer = fork();
     REQUIRE(payer >= 0);
     if (payer == 0) {
         pay_forever(&w, a, b);
     }
-    char cfg[1024], path[600], cmd[1400];
     snprintf(cfg, sizeof cfg,
              "{\"url\":\"http://127.0.0.1:%d\",\"alt_url\":\"http://localhost:%d\","
+             "\"central\":{\"key_id\":\"%s\",\"secret\":\"%s\"},"
              "\"op\":{\"key_id\":\"%s\",\"secret\":\"%s\"},\"wallet\":\"%s\","
              "\"shots\":\"test-artifacts/console\"}",
-             w.s.port, w.s.port, w.op.key_id, w.op.secret, a);
+             w.s.port, w.s.port, w.s.central.key_id, w.s.central.secret, w.op.key_id, w.op.secret,
+             a);
     snprintf(path, sizeof path, "%s/console.json", test_tmpdir());
     FILE *f = fopen(path, "w");
     REQUIRE(f != NULL);
