@@ -249,7 +249,29 @@
       const revoked = r.revoked.map((c) => row([c.card_id, c.reason, new Date(c.at).toLocaleString()]));
       const spends = a.alerts.map((x) => row([x.card_id, x.counter, new Date(x.at).toLocaleString(),
         x.evidence.length + ' vouchers']));
+      // One card's status and float, by its id (the TSM's view: GET /v1/cards/{id}).
+      const form = document.createElement('form');
+      const input = el('input');
+      input.placeholder = 'card id (32 hex)';
+      input.maxLength = 32;
+      form.appendChild(input);
+      form.appendChild(el('button', 'Show card'));
+      const one = el('div');
+      form.addEventListener('submit', async (ev) => {
+        ev.preventDefault();
+        try {
+          const k = await call('GET', '/v1/cards/' + input.value.trim().toLowerCase());
+          const dl = document.createElement('dl');
+          [['Status', k.status], ['Float', yuan(k.float)], ['Wallet', k.wallet], ['Float wallet', k.float_wallet],
+            ['Operator', k.operator], ['Tier', k.tier], ['Load commands', k.load_counter],
+            ['Expires', new Date(k.expires_at).toLocaleString()], ['Reason', k.reason || '–']].forEach(([x, y]) => {
+            dl.appendChild(el('dt', x)); dl.appendChild(el('dd', y));
+          });
+          one.replaceChildren(dl);
+        } catch (e) { one.replaceChildren(el('p', e.message, 'error')); }
+      });
       body.replaceChildren(
+        form, one,
         el('h3', 'Double spending detected'),
         spends.length ? table(['Card', 'Counter', 'At', 'Evidence'], spends) : el('p', 'None.'),
         el('h3', 'Revoked cards'),
