@@ -942,7 +942,7 @@ static int date_param(api_call *c, int32_t *day)
         api_call_fail(c, JZ_MISSING_FIELD, "date", "date=YYYY-MM-DD (UTC+8) is required");
         return -1;
     }
-    if (report_parse_date(vals[0], day) != 0) {
+    if (jz_day_of_date(vals[0], day) != 0) {
         api_call_fail(c, JZ_INVALID_FIELD, "date", "date is YYYY-MM-DD");
         return -1;
     }
@@ -985,7 +985,7 @@ static void h_report_files(api_call *c, json_t *body)
         api_call_fail_error(c, &e);
         return;
     }
-    if (report_parse_date(date, &day) != 0) {
+    if (jz_day_of_date(date, &day) != 0) {
         api_call_fail(c, JZ_INVALID_FIELD, "date", "date is YYYY-MM-DD");
         return;
     }

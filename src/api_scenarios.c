@@ -232,59 +232,6 @@ void scen_write_mccs(struct jbuf *b, const uint16_t *mccs, uint8_t count)
     jb_lit(b, "]");
 }
 
-/* Days since 1970-01-01 <-> civil dates (Howard Hinnant's algorithms). */
-void scen_date_of_day(int32_t day, char out[11])
-{
-    int64_t z = (int64_t)day + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    int64_t d = doy - (153 * mp + 2) / 5 + 1;
-    int64_t m = mp < 10 ? mp + 3 : mp - 9;
-    int64_t y = yoe + era * 400 + (m <= 2);
-    unsigned yy = (unsigned)(y % 10000);
-    unsigned mm = (unsigned)m % 100;
-    unsigned dd = (unsigned)d % 100;
-    out[0] = (char)('0' + yy / 1000);
-    out[1] = (char)('0' + yy / 100 % 10);
-    out[2] = (char)('0' + yy / 10 % 10);
-    out[3] = (char)('0' + yy % 10);
-    out[4] = '-';
-    out[5] = (char)('0' + mm / 10);
-    out[6] = (char)('0' + mm % 10);
-    out[7] = '-';
-    out[8] = (char)('0' + dd / 10);
-    out[9] = (char)('0' + dd % 10);
-    out[10] = '\0';
-}
-
-int scen_day_of_date(const char *s, int32_t *day)
-{
-    int y;
-    int m;
-    int d;
-    char tail;
-    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-' ||
-        sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3 || y < 1970 || m < 1 || m > 12 ||
-        d < 1 || d > 31) {
-        return -1;
-    }
-    int64_t yy = m <= 2 ? y - 1 : y;
-    int64_t era = yy / 400;
-    int64_t yoe = yy - era * 400;
-    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    int32_t n = (int32_t)(era * 146097 + doe - 719468);
-    char back[11];
-    scen_date_of_day(n, back);
-    if (strcmp(back, s) != 0) {
-        return -1; /* 2026-02-30 and the like */
-    }
-    *day = n;
-    return 0;
-}
 
 /* ---- The expiry ticker ---- */
 

@@ -3,6 +3,8 @@
  */
 #include "common.h"
 
+#include <stdio.h>
+
 static const char hex_digits[] = "0123456789abcdef";
 
 void jz_hex_encode(const uint8_t *in, size_t n, char *out)
@@ -91,4 +93,44 @@ int jz_result_http_status(int code)
         return 500;
     }
     return result_table[code].http;
+}
+
+/* Days since 1970-01-01 <-> civil date (proleptic Gregorian), after H. Hinnant. */
+void jz_date_of_day(int32_t day, char out[11])
+{
+    int64_t z = (int64_t)day + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int64_t d = doy - (153 * mp + 2) / 5 + 1;
+    int64_t m = mp < 10 ? mp + 3 : mp - 9;
+    int64_t y = yoe + era * 400 + (m <= 2);
+    /* m is 1-12 and d 1-31 by construction; y is kept to four digits. */
+    snprintf(out, 11, "%04u-%02u-%02u", (unsigned)(y % 10000), (unsigned)m % 13u,
+             (unsigned)d % 32u);
+}
+
+int jz_day_of_date(const char *s, int32_t *day)
+{
+    int y = 0, m = 0, d = 0;
+    char tail = 0;
+    if (strlen(s) != 10 || sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3 || y < 1970 ||
+        m < 1 || m > 12 || d < 1 || d > 31) {
+        return -1;
+    }
+    int64_t yy = m <= 2 ? y - 1 : y;
+    int64_t era = yy / 400;
+    int64_t yoe = yy - era * 400;
+    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    int32_t n = (int32_t)(era * 146097 + doe - 719468);
+    char back[11];
+    jz_date_of_day(n, back);
+    if (strcmp(back, s) != 0) {
+        return -1; /* 2025-02-30 and the like */
+    }
+    *day = n;
+    return 0;
 }

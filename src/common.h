@@ -72,6 +72,11 @@ void jz_id_to_hex(const jz_id *id, char out[33]);
 /* Returns 0 and writes *out only for exactly 32 lowercase hex digits. */
 int jz_id_from_hex(const char *s, size_t len, jz_id *out);
 /* Lowercase hex of n bytes into out (2n+1 bytes, NUL-terminated). */
+/* "YYYY-MM-DD" of a day number (days since 1970-01-01, as ledger_day_of counts them), and
+ * back: 0, or -1 for anything but a real date of 1970 or later ("2026-02-30" included). */
+void jz_date_of_day(int32_t day, char out[11]);
+int jz_day_of_date(const char *s, int32_t *day);
+
 void jz_hex_encode(const uint8_t *in, size_t n, char *out);
 /* Decodes exactly 2n hex digits (either case). Returns 0 on success. */
 int jz_hex_decode(const char *s, size_t len, uint8_t *out, size_t n);

@@ -8,46 +8,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Days since 1970-01-01 <-> civil date (proleptic Gregorian), after H. Hinnant. */
-void report_date(int32_t day, char out[11])
-{
-    int64_t z = (int64_t)day + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    int64_t d = doy - (153 * mp + 2) / 5 + 1;
-    int64_t m = mp < 10 ? mp + 3 : mp - 9;
-    int64_t y = yoe + era * 400 + (m <= 2);
-    /* m is 1-12 and d 1-31 by construction; y is kept to four digits. */
-    snprintf(out, 11, "%04u-%02u-%02u", (unsigned)(y % 10000), (unsigned)m % 13u,
-             (unsigned)d % 32u);
-}
-
-int report_parse_date(const char *s, int32_t *day)
-{
-    int y = 0, m = 0, d = 0;
-    char tail = 0;
-    if (strlen(s) != 10 || sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3 || y < 1970 ||
-        m < 1 || m > 12 || d < 1 || d > 31) {
-        return -1;
-    }
-    int64_t yy = m <= 2 ? y - 1 : y;
-    int64_t era = yy / 400;
-    int64_t yoe = yy - era * 400;
-    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    int32_t n = (int32_t)(era * 146097 + doe - 719468);
-    char back[11];
-    report_date(n, back);
-    if (strcmp(back, s) != 0) {
-        return -1; /* 2025-02-30 and the like */
-    }
-    *day = n;
-    return 0;
-}
-
 const char *report_kind_name(int kind)
 {
     return kind == REPORT_LARGE_VALUE ? "large_value" : kind == REPORT_SUSPICIOUS ? "suspicious"
@@ -172,7 +132,7 @@ int report_json(const struct report_ctx *c, int kind, int32_t day, int64_t now_m
         return -1;
     }
     char date[11];
-    report_date(day, date);
+    jz_date_of_day(day, date);
     jb_lit(b, "{\"report\":");
     jb_cstr(b, report_kind_name(kind));
     jb_lit(b, ",\"date\":");
@@ -264,7 +224,7 @@ static int publish(const char *path, const struct report_ctx *c, int kind, int32
     if (f && csv) {
         struct rows r;
         char date[11];
-        report_date(day, date);
+        jz_date_of_day(day, date);
         rc = load(c, kind, day, &r);
         if (rc == 0) {
             csv_rows(c, kind, date, &r, f);
@@ -304,7 +264,7 @@ int report_write_files(const struct report_ctx *c, const char *dir, int32_t day,
         snprintf(err, err_len, "%s: %s", rdir, strerror(errno));
         return -1;
     }
-    report_date(day, date);
+    jz_date_of_day(day, date);
     for (int kind = REPORT_LARGE_VALUE; kind <= REPORT_SUSPICIOUS; kind++) {
         for (int csv = 0; csv < 2; csv++) {
             snprintf(path, sizeof path, "%s/%s-%s.%s", rdir, report_kind_name(kind), date,

@@ -29,9 +29,6 @@ struct report_ctx {
     void *name_ctx;
 };
 
-/* "YYYY-MM-DD" of a day number (ledger_day_of), and back (0, or -1 for a bad date). */
-void report_date(int32_t day, char out[11]);
-int report_parse_date(const char *s, int32_t *day);
 const char *report_kind_name(int kind);
 /* 0 for an unknown name ("large_value", "suspicious"). */
 int report_kind_parse(const char *s);

@@ -201,7 +201,7 @@ static const char *parse_line(char *line, struct scen_bill *b)
         return "the amount is an integer of fen, 1 to 9000000000000000";
     }
     int32_t day;
-    if (scen_day_of_date(f[2], &day) != 0) {
+    if (jz_day_of_date(f[2], &day) != 0) {
         return "the due date is YYYY-MM-DD";
     }
     if (strlen(f[3]) > JZ_HOLDER_NAME_MAX ||
@@ -567,7 +567,7 @@ static int date_param(api_call *c, char date[11], int32_t *day)
         return -1;
     }
     memcpy(date, q + 5, 11);
-    if (scen_day_of_date(date, day) != 0) {
+    if (jz_day_of_date(date, day) != 0) {
         api_call_fail(c, JZ_INVALID_FIELD, "date", "the query is date=YYYY-MM-DD (a day in UTC+8)");
         return -1;
     }

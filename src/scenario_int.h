@@ -105,9 +105,6 @@ int scen_parse_mccs(api_call *c, json_t *arr, const char *field, uint16_t *mccs,
                     uint8_t *count);
 void scen_write_mccs(struct jbuf *b, const uint16_t *mccs, uint8_t count);
 
-/* "YYYY-MM-DD" of a UTC+8 day number, and back (-1 when malformed). */
-void scen_date_of_day(int32_t day, char out[11]);
-int scen_day_of_date(const char *s, int32_t *day);
 
 /* Route handlers. */
 void scen_h_children_open(api_call *c, json_t *body);

@@ -213,32 +213,35 @@
     } catch (e) { unavailable(page, e); }
   }
 
-  // Campaigns are looked up by id (the operator that made one knows it; the demo prints it).
-  function loadCampaign() {
-    const body = document.querySelector('#campaigns .body');
+  // A form that looks one object up by id and shows the fields rows(obj) picks.
+  function lookupForm(placeholder, label, path, rows) {
     const form = document.createElement('form');
     const input = el('input');
-    input.placeholder = 'campaign id (32 hex)';
+    input.placeholder = placeholder;
     input.maxLength = 32;
     form.appendChild(input);
-    form.appendChild(el('button', 'Show'));
+    form.appendChild(el('button', label));
     const out = el('div');
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
       try {
-        const k = await call('GET', '/v1/campaigns/' + input.value.trim().toLowerCase());
+        const k = await call('GET', path + input.value.trim().toLowerCase());
         const dl = document.createElement('dl');
-        [['Name', k.name], ['Operator', k.operator], ['Prize', yuan(k.amount)], ['Winners', k.winners],
-          ['Registrations', k.registrations], ['Status', k.status],
-          ['Registration closes', new Date(k.registration_closes_at).toLocaleString()],
-          ['Unspent returns', new Date(k.spend_expires_at).toLocaleString()],
-          ['Seed commitment', k.seed_commitment], ['Seed', k.seed || '(not yet revealed)']].forEach(([a, b]) => {
-          dl.appendChild(el('dt', a)); dl.appendChild(el('dd', b));
-        });
+        rows(k).forEach(([a, b]) => { dl.appendChild(el('dt', a)); dl.appendChild(el('dd', b)); });
         out.replaceChildren(dl);
       } catch (e) { out.replaceChildren(el('p', e.message, 'error')); }
     });
-    body.replaceChildren(form, out);
+    return [form, out];
+  }
+
+  // Campaigns are looked up by id (the operator that made one knows it; the demo prints it).
+  function loadCampaign() {
+    document.querySelector('#campaigns .body').replaceChildren(...lookupForm('campaign id (32 hex)', 'Show',
+      '/v1/campaigns/', (k) => [['Name', k.name], ['Operator', k.operator], ['Prize', yuan(k.amount)],
+        ['Winners', k.winners], ['Registrations', k.registrations], ['Status', k.status],
+        ['Registration closes', new Date(k.registration_closes_at).toLocaleString()],
+        ['Unspent returns', new Date(k.spend_expires_at).toLocaleString()],
+        ['Seed commitment', k.seed_commitment], ['Seed', k.seed || '(not yet revealed)']]));
   }
 
   async function loadCards() {
@@ -250,28 +253,12 @@
       const spends = a.alerts.map((x) => row([x.card_id, x.counter, new Date(x.at).toLocaleString(),
         x.evidence.length + ' vouchers']));
       // One card's status and float, by its id (the TSM's view: GET /v1/cards/{id}).
-      const form = document.createElement('form');
-      const input = el('input');
-      input.placeholder = 'card id (32 hex)';
-      input.maxLength = 32;
-      form.appendChild(input);
-      form.appendChild(el('button', 'Show card'));
-      const one = el('div');
-      form.addEventListener('submit', async (ev) => {
-        ev.preventDefault();
-        try {
-          const k = await call('GET', '/v1/cards/' + input.value.trim().toLowerCase());
-          const dl = document.createElement('dl');
-          [['Status', k.status], ['Float', yuan(k.float)], ['Wallet', k.wallet], ['Float wallet', k.float_wallet],
-            ['Operator', k.operator], ['Tier', k.tier], ['Load commands', k.load_counter],
-            ['Expires', new Date(k.expires_at).toLocaleString()], ['Reason', k.reason || '–']].forEach(([x, y]) => {
-            dl.appendChild(el('dt', x)); dl.appendChild(el('dd', y));
-          });
-          one.replaceChildren(dl);
-        } catch (e) { one.replaceChildren(el('p', e.message, 'error')); }
-      });
+      const lookup = lookupForm('card id (32 hex)', 'Show card', '/v1/cards/', (k) => [['Status', k.status],
+        ['Float', yuan(k.float)], ['Wallet', k.wallet], ['Float wallet', k.float_wallet],
+        ['Operator', k.operator], ['Tier', k.tier], ['Load commands', k.load_counter],
+        ['Expires', new Date(k.expires_at).toLocaleString()], ['Reason', k.reason || '–']]);
       body.replaceChildren(
-        form, one,
+        ...lookup,
         el('h3', 'Double spending detected'),
         spends.length ? table(['Card', 'Counter', 'At', 'Evidence'], spends) : el('p', 'None.'),
         el('h3', 'Revoked cards'),

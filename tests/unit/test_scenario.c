@@ -119,17 +119,17 @@ TEST(scenario_dates_utc8)
 {
     int32_t day = 0;
     char out[11];
-    REQUIRE_EQ_INT(scen_day_of_date("1970-01-01", &day), 0);
+    REQUIRE_EQ_INT(jz_day_of_date("1970-01-01", &day), 0);
     CHECK_EQ_INT(day, 0);
-    REQUIRE_EQ_INT(scen_day_of_date("2026-06-15", &day), 0);
+    REQUIRE_EQ_INT(jz_day_of_date("2026-06-15", &day), 0);
     CHECK_EQ_INT(day, ledger_day_of(1781496000000LL)); /* noon in UTC+8 that day */
-    scen_date_of_day(day, out);
+    jz_date_of_day(day, out);
     CHECK_EQ_STR(out, "2026-06-15");
-    REQUIRE_EQ_INT(scen_day_of_date("2024-02-29", &day), 0);
-    scen_date_of_day(day + 1, out);
+    REQUIRE_EQ_INT(jz_day_of_date("2024-02-29", &day), 0);
+    jz_date_of_day(day + 1, out);
     CHECK_EQ_STR(out, "2024-03-01");
-    CHECK_EQ_INT(scen_day_of_date("2026-02-29", &day), -1);
-    CHECK_EQ_INT(scen_day_of_date("2026-13-01", &day), -1);
-    CHECK_EQ_INT(scen_day_of_date("2026-1-01", &day), -1);
-    CHECK_EQ_INT(scen_day_of_date("2026-01-01x", &day), -1);
+    CHECK_EQ_INT(jz_day_of_date("2026-02-29", &day), -1);
+    CHECK_EQ_INT(jz_day_of_date("2026-13-01", &day), -1);
+    CHECK_EQ_INT(jz_day_of_date("2026-1-01", &day), -1);
+    CHECK_EQ_INT(jz_day_of_date("2026-01-01x", &day), -1);
 }
