@@ -477,6 +477,14 @@ TEST(journal_torn_tail_every_offset)
         struct model replayed = {0};
         uint8_t head[CRYPTO_SM3_BYTES];
         uint8_t fresh[40];
+        /* A random payload may end in zero bytes: zeroing those tears nothing. */
+        bool already_zero = true;
+        for (size_t k = x; k < end && already_zero; k++) {
+            already_zero = pristine[k] == 0;
+        }
+        if (already_zero) {
+            continue;
+        }
         REQUIRE(file_pwrite(path, pristine, len, 0) == 0);
         REQUIRE(file_pwrite(path, zeros, end - x, (off_t)x) == 0);
         journal *j = open_at(&c, 1, NULL, &replayed);
